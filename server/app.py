@@ -1,0 +1,125 @@
+"""``create_app(settings, models)``: the whole app from its arguments, no module-level state.
+
+Routers are chosen from each model's declared ``kind``: v1 + v2 for predictive models, the OpenAI
+router (mounted at ``/openai/v1`` and ``/v1``) for generative ones; health and metrics always.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+from server import health
+from server.metrics import Metrics
+from server.middleware import RequestContextMiddleware
+from server.registry import ModelRegistry
+from server.runtime import Model
+from server.settings import Settings
+
+logger = logging.getLogger("kcr.server")
+
+
+async def load_model(model: Model, metrics: Metrics) -> None:
+    """Load one model, recording how long it took."""
+    start = time.perf_counter()
+    await model.load()
+    elapsed = time.perf_counter() - start
+    metrics.model_load.labels(model.name).set(elapsed)
+    logger.info("model %s loaded in %.3fs", model.name, elapsed)
+
+
+def create_app(settings: Settings, models: Sequence[Model]) -> FastAPI:
+    registry = ModelRegistry(models)
+    metrics = Metrics()
+    background: set[asyncio.Task[None]] = set()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Fast loads normally happen in the CLI before binding; this covers in-process use.
+        for model in registry:
+            if model.load_before_serving and not model.ready:
+                await load_model(model, metrics)
+        for model in registry:
+            if not model.load_before_serving:
+                task = asyncio.create_task(load_model(model, metrics), name=f"load-{model.name}")
+                background.add(task)
+                task.add_done_callback(background.discard)
+        for model in registry:
+            metrics.model_ready.labels(model.name).set_function(lambda m=model: float(m.ready))
+        try:
+            yield
+        finally:
+            app.state.draining = True
+            for task in list(background):
+                task.cancel()
+            for model in registry:
+                try:
+                    await model.unload()
+                except Exception:
+                    logger.exception("unloading model %s failed", model.name)
+
+    app = FastAPI(
+        title="kserve-custom-runtime",
+        summary="KServe v1/v2 and OpenAI-compatible model server",
+        version=_version(),
+        lifespan=lifespan,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.registry = registry
+    app.state.metrics = metrics
+    app.state.draining = False
+
+    app.include_router(health.build_router())
+    kinds = {m.kind for m in registry}
+    if "predictive" in kinds or not kinds:
+        from server import v1, v2
+        from server.dataplane import DataPlane
+
+        app.state.dataplane = DataPlane(settings, registry, metrics)
+
+        app.include_router(v1.build_router())
+        v2_router = v2.build_router()
+        app.include_router(v2_router)
+        _add_openapi_models(app, v2_router.openapi_models)
+    if "generative" in kinds:
+        from server import openai
+
+        openai.include(app)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics, access_log=settings.access_log)
+    return app
+
+
+def _add_openapi_models(app: FastAPI, models: Sequence[type[BaseModel]]) -> None:
+    """Publish schemas of bodies that routes read raw (for speed and the binary extension)."""
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = default_openapi()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in models:
+            model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, sub in model_schema.pop("$defs", {}).items():
+                components.setdefault(name, sub)
+            components.setdefault(model.__name__, model_schema)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("kserve-custom-runtime")
+    except PackageNotFoundError:
+        return "0.0.0"

@@ -1,0 +1,41 @@
+"""Optional Bearer API keys, compared in constant time and never logged."""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import Request
+
+from server.errors import Unauthorized
+
+
+def _extract_bearer(header: str | None) -> str | None:
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def key_matches(presented: str | None, keys: tuple[str, ...]) -> bool:
+    if presented is None:
+        return False
+    candidate = presented.encode()
+    # Compare against every key so the time taken does not reveal which one nearly matched.
+    matched = False
+    for key in keys:
+        matched |= hmac.compare_digest(candidate, key.encode())
+    return matched
+
+
+async def require_api_key(request: Request) -> None:
+    """FastAPI dependency for protected routes; health, readiness and metrics do not use it."""
+    keys: tuple[str, ...] = request.app.state.settings.api_keys
+    if not keys:
+        return
+    token = _extract_bearer(request.headers.get("authorization"))
+    if token is None:
+        raise Unauthorized("Missing API key: send it as 'Authorization: Bearer <key>'.")
+    if not key_matches(token, keys):
+        raise Unauthorized("Incorrect API key provided.")

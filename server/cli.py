@@ -1,0 +1,233 @@
+"""``kcr`` / ``python -m server``: argparse with KServe's flag spellings → Settings → models → uvicorn.
+
+Drop-in for KServe's sklearnserver: the args of its ClusterServingRuntime (``--model_name=...
+--model_dir=/mnt/models --http_port=8080``) work unchanged, and unknown flags are ignored with a
+warning (KServe uses ``parse_known_args`` too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType, ModuleType
+from typing import Any
+
+from server.errors import KcrError, ModelLoadError
+from server.settings import Settings
+
+logger = logging.getLogger("kcr")
+
+_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _bool(value: str | None) -> bool:
+    if value is None:
+        return True
+    return value.strip().lower() in ("1", "true", "t", "yes", "y", "on")
+
+
+def build_parser(runtime: ModuleType | None) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="kcr",
+        description="Serve models over KServe v1/v2 (sklearn) or the OpenAI API (ollama).",
+        usage="kcr [serve] [sklearn|ollama] [options]",
+    )
+    g = p.add_argument_group("server (KServe spellings accepted)")
+    g.add_argument("--model-name", "--model_name", dest="model_name", help="name clients use for the model")
+    g.add_argument("--model-dir", "--model_dir", dest="model_dir", help="default /mnt/models")
+    g.add_argument("--http-port", "--http_port", dest="http_port", type=int, help="default 8080")
+    g.add_argument("--host", dest="host", help="bind address, default 0.0.0.0")
+    g.add_argument("--workers", type=int, help="uvicorn worker processes, default 1")
+    g.add_argument(
+        "--timeout-keep-alive",
+        "--timeout_keep_alive",
+        dest="timeout_keep_alive",
+        type=int,
+        help="seconds an idle keep-alive connection stays open, default 65 (as KServe)",
+    )
+    g.add_argument(
+        "--enable-grpc",
+        "--enable_grpc",
+        dest="enable_grpc",
+        nargs="?",
+        const="true",
+        type=str,
+        help="accepted for KServe compatibility; gRPC is not served",
+    )
+    g.add_argument("--log-level", "--log_level", dest="log_level", help="debug, info, warning, error")
+    g.add_argument(
+        "--access-log",
+        dest="access_log",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="one log line per request (default on)",
+    )
+    g.add_argument(
+        "--graceful-timeout",
+        dest="graceful_timeout",
+        type=float,
+        help="seconds to finish in-flight requests after SIGTERM, default 30",
+    )
+    g.add_argument("--max-body-bytes", dest="max_body_bytes", type=int, help="largest request body")
+    g.add_argument(
+        "--max-batch-size",
+        dest="max_batch_size",
+        type=int,
+        help="micro-batching: most requests merged into one predict call (1 = off)",
+    )
+    g.add_argument(
+        "--max-batch-wait-ms",
+        dest="max_batch_wait_ms",
+        type=float,
+        help="micro-batching: longest a request waits for company (default 0: only merge "
+        "requests that are already queued)",
+    )
+    if runtime is not None:
+        runtime.add_arguments(p.add_argument_group(f"{runtime.__name__.split('.')[-1]} runtime"))
+    return p
+
+
+_CORE_FIELDS = set(Settings.model_fields)
+
+
+def parse(argv: Sequence[str], environ: dict[str, str]) -> tuple[Settings, argparse.Namespace, ModuleType]:
+    from runtimes import RUNTIMES, load_runtime
+
+    args = list(argv)
+    if args and args[0] == "serve":
+        args.pop(0)
+    runtime_name = environ.get("KCR_RUNTIME", "sklearn")
+    if args and args[0] in RUNTIMES:
+        runtime_name = args.pop(0)
+    runtime = load_runtime(runtime_name)
+    parser = build_parser(runtime)
+    options, unknown = parser.parse_known_args(args)
+    if unknown:
+        logger.warning("ignoring unknown arguments: %s", " ".join(unknown))
+    if options.enable_grpc is not None and _bool(options.enable_grpc):
+        logger.warning("--enable_grpc: gRPC is not served by this runtime; REST only")
+    core = {k: v for k, v in vars(options).items() if k in _CORE_FIELDS and v is not None}
+    settings = Settings.from_env(environ, runtime=runtime_name, **core)
+    return settings, options, runtime
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format=_LOG_FORMAT, stream=sys.stderr, force=True)
+
+
+async def _load_eager(models: Sequence[Any]) -> None:
+    for model in models:
+        if model.load_before_serving:
+            await model.load()
+
+
+def build_models(settings: Settings, options: argparse.Namespace, runtime: ModuleType) -> list[Any]:
+    """Discover and, for fast runtimes, load models before binding; raises ModelLoadError."""
+    models = runtime.build(settings, options)
+    asyncio.run(_load_eager(models))
+    return models
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    environ = dict(os.environ)
+    _configure_logging(environ.get("KCR_LOG_LEVEL", environ.get("KSERVE_LOGLEVEL", "info")))
+    try:
+        settings, options, runtime = parse(argv, environ)
+    except (ValueError, KcrError) as exc:
+        logger.error("%s", exc)
+        return 2
+    _configure_logging(settings.log_level)
+    if settings.workers > 1:
+        return _serve_workers(settings, options)
+    try:
+        models = build_models(settings, options, runtime)
+    except ModelLoadError as exc:
+        logger.error("%s", exc)
+        return 1
+    return serve(settings, models)
+
+
+def serve(settings: Settings, models: Sequence[Any]) -> int:
+    import uvicorn
+
+    from server.app import create_app
+
+    app = create_app(settings, models)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.http_port,
+        timeout_keep_alive=settings.timeout_keep_alive,
+        timeout_graceful_shutdown=settings.graceful_timeout,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+    )
+    server = _DrainingServer(config, app)
+    server.run()
+    if getattr(app.state, "fatal", None):
+        logger.error("%s", app.state.fatal)
+        return 1
+    return 0
+
+
+class _DrainingServer:
+    """uvicorn.Server that flips readiness to false the moment SIGTERM/SIGINT arrives."""
+
+    def __new__(cls, config: Any, app: Any) -> Any:
+        import uvicorn
+
+        class Server(uvicorn.Server):
+            def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+                if not app.state.draining:
+                    logger.info("received %s: draining in-flight requests", signal.Signals(sig).name)
+                app.state.draining = True
+                super().handle_exit(sig, frame)
+
+        return Server(config)
+
+
+# --- multi-process mode -------------------------------------------------------------------------
+
+_WORKER_ENV = "KCR_WORKER_CONFIG"
+
+
+def _serve_workers(settings: Settings, options: argparse.Namespace) -> int:
+    """``--workers N``: every worker process builds its own copy of the models (as KServe does)."""
+    import uvicorn
+
+    os.environ[_WORKER_ENV] = json.dumps(
+        {"settings": settings.model_dump(mode="json"), "options": vars(options)}
+    )
+    uvicorn.run(
+        "server.cli:worker_app",
+        factory=True,
+        host=settings.host,
+        port=settings.http_port,
+        workers=settings.workers,
+        timeout_keep_alive=settings.timeout_keep_alive,
+        timeout_graceful_shutdown=settings.graceful_timeout,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+    )
+    return 0
+
+
+def worker_app() -> Any:
+    from runtimes import load_runtime
+    from server.app import create_app
+
+    payload = json.loads(os.environ[_WORKER_ENV])
+    settings = Settings(**payload["settings"])
+    _configure_logging(settings.log_level)
+    runtime = load_runtime(settings.runtime)
+    models = build_models(settings, argparse.Namespace(**payload["options"]), runtime)
+    return create_app(settings, models)

@@ -1,0 +1,297 @@
+"""Wire format ↔ numpy/pandas for the KServe v1 and v2 protocols.
+
+Every decoding failure raises ``InvalidInput`` with a message that names the offending field, so the
+routers can answer 400 instead of letting numpy's or sklearn's exception become a 500. pandas is
+imported only when a request actually needs a DataFrame, which keeps it off the cold-start path.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import orjson
+
+from server.errors import InvalidInput, PayloadTooLarge
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+V2_TO_NUMPY: dict[str, Any] = {
+    "BOOL": np.bool_,
+    "INT8": np.int8,
+    "INT16": np.int16,
+    "INT32": np.int32,
+    "INT64": np.int64,
+    "UINT8": np.uint8,
+    "UINT16": np.uint16,
+    "UINT32": np.uint32,
+    "UINT64": np.uint64,
+    "FP16": np.float16,
+    "FP32": np.float32,
+    "FP64": np.float64,
+    "BYTES": np.object_,
+}
+_NUMPY_TO_V2 = {np.dtype(t): name for name, t in V2_TO_NUMPY.items() if name != "BYTES"}
+
+#: Upper bound on the number of scalars in one request (v1 instances x features, v2 tensor elements).
+DEFAULT_MAX_ELEMENTS = 10_000_000
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        # KServe's wording, so log searches and client checks keep matching.
+        raise InvalidInput(f"Unrecognized request format: {exc}") from None
+
+
+def dumps(obj: Any) -> bytes:
+    return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+
+
+# --- v1 -----------------------------------------------------------------------------------------
+
+
+def _is_structured_cloudevent(body: dict[str, Any]) -> bool:
+    return all(k in body for k in ("time", "type", "source", "id", "specversion", "data"))
+
+
+def v1_instances(body: Any) -> list[Any]:
+    """The list a v1 request carries: ``inputs`` wins over ``instances`` (as in KServe)."""
+    if isinstance(body, dict) and _is_structured_cloudevent(body) and isinstance(body["data"], dict):
+        body = body["data"]
+    if not isinstance(body, dict):
+        raise InvalidInput('Expected a JSON object with an "instances" or "inputs" list')
+    if "inputs" in body:
+        key = "inputs"
+    elif "instances" in body:
+        key = "instances"
+    else:
+        raise InvalidInput('Expected "instances" or "inputs" in the request body')
+    instances = body[key]
+    if not isinstance(instances, list):
+        raise InvalidInput(f'Expected "{key}" to be a list')
+    if not instances:
+        raise InvalidInput(f'"{key}" is empty: send at least one instance')
+    return instances
+
+
+def _record_frame(instance: dict[str, Any]) -> pd.DataFrame:
+    import pandas as pd
+
+    # A dict of scalars is one row; a dict of lists is columns (both shapes clients send).
+    if any(isinstance(v, list) for v in instance.values()):
+        try:
+            return pd.DataFrame(instance)
+        except ValueError as exc:
+            raise InvalidInput(f"Cannot build a table from instance: {exc}") from None
+    return pd.DataFrame([instance])
+
+
+def decode_v1(instances: list[Any], max_elements: int = DEFAULT_MAX_ELEMENTS) -> Any:
+    """Instances → ndarray, DataFrame (records, with column names) or list of str."""
+    first = instances[0]
+    if isinstance(first, dict) or (isinstance(first, list) and first and isinstance(first[0], dict)):
+        import pandas as pd
+
+        frames = []
+        for instance in instances:
+            if isinstance(instance, dict):
+                frames.append(_record_frame(instance))
+            elif isinstance(instance, list) and all(isinstance(r, dict) for r in instance):
+                frames.append(pd.DataFrame(instance))
+            else:
+                raise InvalidInput("Mixed instances: expected every instance to be a record (object)")
+        frame = frames[0] if len(frames) == 1 else pd.concat(frames, axis=0)
+        _check_size(frame.size, max_elements)
+        return frame
+    if isinstance(first, str):
+        if not all(isinstance(i, str) for i in instances):
+            raise InvalidInput("Mixed instances: expected every instance to be a string")
+        return instances
+    try:
+        array = np.asarray(instances)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(f"Instances do not form a regular array: {exc}") from None
+    if array.dtype == object:
+        raise InvalidInput("Instances do not form a regular array of numbers or strings")
+    _check_size(array.size, max_elements)
+    return array
+
+
+def _check_size(n: int, max_elements: int) -> None:
+    if n > max_elements:
+        raise PayloadTooLarge(f"Request has {n} elements; the limit is {max_elements}")
+
+
+def encode_v1(result: Any) -> bytes:
+    return dumps({"predictions": to_jsonable(result)})
+
+
+def to_jsonable(result: Any) -> Any:
+    """Like KServe: ndarray → ``tolist()``, DataFrame → list of row dicts."""
+    if isinstance(result, np.ndarray):
+        return result.tolist()
+    if _is_frame(result):
+        return result.to_dict(orient="records")
+    return result
+
+
+def _is_frame(obj: Any) -> bool:
+    return type(obj).__name__ == "DataFrame" and hasattr(obj, "to_dict")
+
+
+# --- v2 tensors ---------------------------------------------------------------------------------
+
+
+def bytes_tensor_from_raw(raw: bytes) -> np.ndarray:
+    """Decode the binary BYTES layout: each element is a 4-byte little-endian length, then the bytes."""
+    items: list[bytes] = []
+    offset, end = 0, len(raw)
+    while offset < end:
+        if offset + 4 > end:
+            raise InvalidInput("Malformed BYTES tensor: truncated element length")
+        (length,) = struct.unpack_from("<I", raw, offset)
+        offset += 4
+        if offset + length > end:
+            raise InvalidInput("Malformed BYTES tensor: element longer than the data")
+        items.append(raw[offset : offset + length])
+        offset += length
+    array = np.empty(len(items), dtype=object)
+    array[:] = items
+    return array
+
+
+def bytes_tensor_to_raw(array: np.ndarray) -> bytes:
+    parts = []
+    for item in array.reshape(-1):
+        data = item if isinstance(item, bytes) else str(item).encode("utf-8")
+        parts.append(struct.pack("<I", len(data)))
+        parts.append(data)
+    return b"".join(parts)
+
+
+def _element_count(shape: Sequence[int]) -> int:
+    count = 1
+    for dim in shape:
+        if dim < 0:
+            raise InvalidInput(f"Invalid shape {list(shape)}: dimensions must be non-negative")
+        count *= dim
+    return count
+
+
+def decode_tensor(
+    name: str,
+    datatype: str,
+    shape: Sequence[int],
+    data: Any,
+    raw: bytes | None,
+    max_elements: int = DEFAULT_MAX_ELEMENTS,
+) -> np.ndarray:
+    dtype = V2_TO_NUMPY.get(datatype)
+    if dtype is None:
+        raise InvalidInput(
+            f"Unsupported datatype '{datatype}' for input '{name}'; expected one of {', '.join(V2_TO_NUMPY)}"
+        )
+    expected = _element_count(shape)
+    _check_size(expected, max_elements)
+    if raw is not None:
+        if datatype == "BYTES":
+            array = bytes_tensor_from_raw(raw)
+        else:
+            itemsize = np.dtype(dtype).itemsize
+            if len(raw) != expected * itemsize:
+                raise InvalidInput(
+                    f"Input '{name}': binary data has {len(raw)} bytes but shape {list(shape)} of "
+                    f"{datatype} needs {expected * itemsize}"
+                )
+            array = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype, copy=False)
+    else:
+        if datatype == "FP16":
+            raise InvalidInput(
+                "Sending FP16 data via JSON is not supported. Please use the binary data format for "
+                f"input {name}"
+            )
+        if not isinstance(data, list):
+            raise InvalidInput(f"Input '{name}': 'data' must be a list")
+        try:
+            if datatype == "BYTES":
+                array = np.array(data, dtype=object).reshape(-1)
+                for item in array:
+                    if not isinstance(item, (str, bytes)):
+                        raise InvalidInput(f"Input '{name}': BYTES data must be strings")
+            else:
+                if datatype == "BOOL":
+                    _require_bools(name, data)
+                array = np.array(data, dtype=dtype)
+        except InvalidInput:
+            raise
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise InvalidInput(f"Input '{name}': data does not match datatype {datatype}: {exc}") from None
+    if array.size != expected:
+        raise InvalidInput(
+            f"Input '{name}': cannot reshape array of size {array.size} into shape {tuple(shape)}"
+        )
+    return array.reshape(shape)
+
+
+def _require_bools(name: str, data: list[Any]) -> None:
+    stack = [data]
+    while stack:
+        for item in stack.pop():
+            if isinstance(item, list):
+                stack.append(item)
+            elif not isinstance(item, bool):
+                raise InvalidInput(f"Input '{name}': BOOL data must be true/false, got {item!r}")
+
+
+def datatype_of(array: np.ndarray) -> str:
+    if array.dtype.kind in ("O", "U", "S", "M", "m"):
+        return "BYTES"
+    try:
+        return _NUMPY_TO_V2[array.dtype]
+    except KeyError:
+        raise InvalidInput(f"Cannot represent dtype {array.dtype} as a v2 tensor") from None
+
+
+def tensor_data(array: np.ndarray) -> list[Any]:
+    """Flat row-major JSON data; BYTES become str (KServe decodes bytes as UTF-8)."""
+    flat = array.reshape(-1)
+    if flat.dtype.kind == "S" or flat.dtype == object:
+        return [x.decode("utf-8", errors="replace") if isinstance(x, bytes) else _scalar(x) for x in flat]
+    if flat.dtype.kind in ("M", "m"):
+        return [str(x) for x in flat]
+    return flat.tolist()
+
+
+def _scalar(x: Any) -> Any:
+    return x.item() if isinstance(x, np.generic) else x
+
+
+def tensor_raw(array: np.ndarray) -> bytes:
+    if datatype_of(array) == "BYTES":
+        return bytes_tensor_to_raw(array)
+    return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+
+
+def frame_from_inputs(columns: list[tuple[str, np.ndarray]]) -> pd.DataFrame:
+    """``parameters.content_type == "pd"``: every input is a column named after it (KServe)."""
+    import pandas as pd
+
+    data = {}
+    length = None
+    for name, array in columns:
+        flat = array.reshape(-1)
+        if flat.dtype == object:
+            flat = np.array(
+                [x.decode("utf-8", errors="replace") if isinstance(x, bytes) else x for x in flat],
+                dtype=object,
+            )
+        if length is not None and len(flat) != length:
+            raise InvalidInput(f"Input '{name}' has {len(flat)} values but earlier columns have {length}")
+        length = len(flat)
+        data[name] = flat
+    return pd.DataFrame(data)

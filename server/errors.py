@@ -1,0 +1,102 @@
+"""Transport-free error types.
+
+Runtimes and codecs raise these; each protocol router owns the table that turns them into a status
+code and its own body shape. Keeping HTTP out of here is what lets the sklearn runtime stay unaware
+of the wire, and lets one failure render as KServe's ``{"error": ...}`` or OpenAI's error object.
+"""
+
+from __future__ import annotations
+
+
+class KcrError(Exception):
+    """Base class: ``message`` is what the client is shown, verbatim."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidInput(KcrError):
+    """The request is malformed or the model rejects its shape/values (KServe: InvalidInput)."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+class PayloadTooLarge(KcrError):
+    """Body, element count or nesting beyond the configured limits."""
+
+
+class ModelNotFound(KcrError):
+    def __init__(self, name: str) -> None:
+        # KServe's exact template, so clients matching on it keep working.
+        super().__init__(f"Model with name {name} does not exist.")
+        self.name = name
+
+
+class ModelNotReady(KcrError):
+    def __init__(self, name: str, detail: str | None = None) -> None:
+        message = f"Model with name {name} is not ready."
+        if detail:
+            message += " " + detail
+        super().__init__(message)
+        self.name = name
+
+
+class ServerNotReady(KcrError):
+    def __init__(self) -> None:
+        super().__init__("Server is not ready.")
+
+
+class UnsupportedOutput(InvalidInput):
+    def __init__(self, output: str, model: str) -> None:
+        super().__init__(f"Unexpected inference output '{output}' for model '{model}'")
+
+
+class NotSupported(KcrError):
+    """A feature KServe also answers with 501 (versioning, explainers)."""
+
+
+class InferenceFailed(KcrError):
+    """The model itself failed on input we could not blame on the client."""
+
+
+class Unauthorized(KcrError):
+    def __init__(self, message: str = "Incorrect API key provided.") -> None:
+        super().__init__(message)
+
+
+class Overloaded(KcrError):
+    """Too many requests queued; the client should come back after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class UpstreamUnavailable(KcrError):
+    """The backend (e.g. Ollama) refused the connection or said it is busy."""
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class UpstreamTimeout(KcrError):
+    """The backend did not answer (first token or total) within the configured time."""
+
+
+class UpstreamError(KcrError):
+    """The backend answered with something unusable (bad gateway) or an error of its own."""
+
+    def __init__(self, message: str, status: int = 502) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ModelLoadError(KcrError):
+    """A model could not be found or loaded at start-up; the CLI prints it as one line and exits 1."""

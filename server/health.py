@@ -1,0 +1,47 @@
+"""Liveness, readiness and metrics: always mounted, never behind an API key.
+
+Readiness means every model is loaded and answering and the server is not draining for shutdown;
+KServe's ``/v2/health/ready`` says true whenever the process answers, which lets traffic in too early.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from server import kserve_errors
+from server.errors import ServerNotReady
+from server.routing import make_route_class
+
+
+def server_ready(request: Request) -> bool:
+    state = request.app.state
+    return not state.draining and state.registry.all_ready()
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(route_class=make_route_class(kserve_errors.render), tags=["health"])
+
+    @router.get("/", summary="Liveness (KServe v1)")
+    async def live_v1() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @router.get("/v2/health/live", summary="Liveness (Open Inference Protocol)")
+    async def live_v2() -> dict[str, bool]:
+        return {"live": True}
+
+    @router.get(
+        "/v2/health/ready",
+        summary="Readiness: 200 only when every model is loaded",
+        responses={503: {"description": "Not ready"}},
+    )
+    async def ready_v2(request: Request) -> dict[str, bool]:
+        if not server_ready(request):
+            raise ServerNotReady()
+        return {"ready": True}
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics(request: Request) -> Response:
+        body, content_type = request.app.state.metrics.render(request.headers.get("accept"))
+        return Response(body, media_type=content_type)
+
+    return router

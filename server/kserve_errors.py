@@ -1,0 +1,88 @@
+"""KServe's error rendering: ``{"error": "<message>"}`` with KServe's status codes.
+
+Shared by the v1, v2 and health routers. Where KServe answers 500 or 422 for input the client got
+wrong, we answer 400 (see "Differences from KServe" in the README); messages keep KServe's templates.
+"""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+
+from server import errors
+
+_STATUS: dict[type[errors.KcrError], int] = {
+    errors.InvalidInput: 400,
+    errors.Unauthorized: 401,
+    errors.ModelNotFound: 404,
+    errors.PayloadTooLarge: 413,
+    errors.InferenceFailed: 500,
+    errors.NotSupported: 501,
+    errors.ModelNotReady: 503,
+    errors.ServerNotReady: 503,
+    errors.Overloaded: 503,
+    errors.UpstreamUnavailable: 503,
+    errors.UpstreamTimeout: 504,
+}
+
+
+def status_of(exc: errors.KcrError) -> int:
+    if isinstance(exc, errors.UpstreamError):
+        return exc.status
+    for cls in type(exc).__mro__:
+        if cls in _STATUS:
+            return _STATUS[cls]
+    return 500
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps({"error": message}),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
+    return "Invalid request: " + "; ".join(parts)
+
+
+def render(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, errors.KcrError):
+        headers = None
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            headers = {"retry-after": str(retry_after)}
+        return error_response(status_of(exc), exc.message, headers)
+    if isinstance(exc, RequestValidationError):
+        return error_response(400, _validation_message(exc))
+    if isinstance(exc, HTTPException):
+        return error_response(exc.status_code, str(exc.detail), dict(exc.headers or {}))
+    # KServe's generic template, but without closing the connection.
+    return error_response(500, f"{type(exc).__name__} : {exc}")
+
+
+class KServeError(BaseModel):
+    """``{"error": "<message>"}``: the body of every KServe-protocol error."""
+
+    error: str
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, object]]:
+    descriptions = {
+        400: "Input the model cannot use",
+        401: "Missing or wrong API key",
+        404: "Unknown model",
+        413: "Request too large",
+        501: "Not supported (versions, explainers)",
+        503: "Model not ready",
+    }
+    return {c: {"model": KServeError, "description": descriptions[c]} for c in codes}

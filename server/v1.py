@@ -1,0 +1,88 @@
+"""KServe v1 protocol: ``/v1/models``, readiness, ``:predict`` and ``:explain``."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from server import codec, kserve_errors
+from server.auth import require_api_key
+from server.body import read_body
+from server.dataplane import DataPlane
+from server.errors import NotSupported
+from server.routing import make_route_class
+
+_JSON = "application/json"
+
+PREDICT_BODY = {
+    "required": True,
+    "content": {
+        _JSON: {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "instances": {"type": "array", "items": {}},
+                    "inputs": {"type": "array", "items": {}},
+                },
+                "example": {"instances": [[6.8, 2.8, 4.8, 1.4]]},
+            }
+        }
+    },
+}
+ERROR_RESPONSES = kserve_errors.error_responses(400, 401, 404, 413, 503)
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(route_class=make_route_class(kserve_errors.render), tags=["KServe v1"])
+
+    @router.get("/v1/models", summary="List models")
+    async def list_models(request: Request) -> dict[str, list[str]]:
+        return {"models": request.app.state.registry.names()}
+
+    @router.get(
+        "/v1/models/{model_name}",
+        summary="Model readiness",
+        responses=kserve_errors.error_responses(404, 503),
+    )
+    async def model_ready(model_name: str, request: Request) -> dict[str, object]:
+        model = request.app.state.registry.get_ready(model_name)
+        return {"name": model.name, "ready": True}
+
+    @router.post(
+        "/v1/models/{model_name}:predict",
+        summary="Predict",
+        openapi_extra={"requestBody": PREDICT_BODY},
+        responses=ERROR_RESPONSES,
+        dependencies=[Depends(require_api_key)],
+        response_class=Response,
+    )
+    async def predict(model_name: str, request: Request) -> Response:
+        state = request.app.state
+        dataplane: DataPlane = state.dataplane
+        model = dataplane.model(model_name)
+        request.scope["state"]["model_name"] = model_name
+        metrics = state.metrics
+        start = time.perf_counter()
+        body = await read_body(request, state.settings.max_body_bytes)
+        try:
+            x = codec.decode_v1(codec.v1_instances(codec.parse_json(body)))
+        finally:
+            metrics.preprocess.labels(model_name).observe(time.perf_counter() - start)
+        result = await dataplane.predict(model, x, model.default_output)
+        start = time.perf_counter()
+        payload = codec.encode_v1(result)
+        metrics.postprocess.labels(model_name).observe(time.perf_counter() - start)
+        return Response(payload, media_type=_JSON)
+
+    @router.post(
+        "/v1/models/{model_name}:explain",
+        summary="Explain (no explainer: 501, as KServe)",
+        responses=kserve_errors.error_responses(401, 404, 501, 503),
+        dependencies=[Depends(require_api_key)],
+    )
+    async def explain(model_name: str, request: Request) -> Response:
+        request.app.state.registry.get_ready(model_name)
+        raise NotSupported("Could not find explainer_host.")
+
+    return router
