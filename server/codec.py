@@ -116,8 +116,6 @@ def decode_v1(instances: list[Any], max_elements: int = DEFAULT_MAX_ELEMENTS) ->
         array = np.asarray(instances)
     except (ValueError, TypeError) as exc:
         raise InvalidInput(f"Instances do not form a regular array: {exc}") from None
-    if array.dtype == object:
-        raise InvalidInput("Instances do not form a regular array of numbers or strings")
     _check_size(array.size, max_elements)
     return array
 
@@ -224,8 +222,6 @@ def decode_tensor(
                     if not isinstance(item, (str, bytes)):
                         raise InvalidInput(f"Input '{name}': BYTES data must be strings")
             else:
-                if datatype == "BOOL":
-                    _require_bools(name, data)
                 array = np.array(data, dtype=dtype)
         except InvalidInput:
             raise
@@ -236,16 +232,6 @@ def decode_tensor(
             f"Input '{name}': cannot reshape array of size {array.size} into shape {tuple(shape)}"
         )
     return array.reshape(shape)
-
-
-def _require_bools(name: str, data: list[Any]) -> None:
-    stack = [data]
-    while stack:
-        for item in stack.pop():
-            if isinstance(item, list):
-                stack.append(item)
-            elif not isinstance(item, bool):
-                raise InvalidInput(f"Input '{name}': BOOL data must be true/false, got {item!r}")
 
 
 def datatype_of(array: np.ndarray) -> str:

@@ -1,0 +1,39 @@
+# The two commands the README starts with:
+#   make demo   set up, train the iris demo model, serve it on :8080 and show a prediction
+#   make test   set up everything the tests need and run the whole suite (what CI runs)
+SHELL := /bin/bash
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8080
+MODELS ?= models
+
+.PHONY: demo setup setup-test models serve test lint unit clean
+
+demo: setup models
+	@scripts/demo.sh $(PORT) $(MODELS)/iris
+
+setup:
+	@scripts/bootstrap.sh sklearn
+
+setup-test:
+	@scripts/bootstrap.sh test
+
+models: $(MODELS)/iris/model.joblib
+
+$(MODELS)/iris/model.joblib:
+	@$(BIN)/python images/train_demo_models.py --out $(MODELS)
+
+serve: setup models
+	$(BIN)/kcr serve sklearn --model-dir $(MODELS)/iris --model-name iris --http-port $(PORT)
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: setup-test lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(MODELS) build *.egg-info
+
+-include deploy.mk
