@@ -35,9 +35,14 @@ async def load_model(model: Model, metrics: Metrics) -> None:
     logger.info("model %s loaded in %.3fs", model.name, elapsed)
 
 
-def create_app(settings: Settings, models: Sequence[Model]) -> FastAPI:
+def create_app(
+    settings: Settings, models: Sequence[Model], load_times: dict[str, float] | None = None
+) -> FastAPI:
+    """``load_times``: seconds each model took when the CLI loaded it before binding."""
     registry = ModelRegistry(models)
     metrics = Metrics()
+    for name, seconds in (load_times or {}).items():
+        metrics.model_load.labels(name).set(seconds)
     background: set[asyncio.Task[None]] = set()
 
     @asynccontextmanager

@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from types import FrameType, ModuleType
 from typing import Any
@@ -121,17 +122,23 @@ def _configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format=_LOG_FORMAT, stream=sys.stderr, force=True)
 
 
-async def _load_eager(models: Sequence[Any]) -> None:
+async def _load_eager(models: Sequence[Any]) -> dict[str, float]:
+    times = {}
     for model in models:
         if model.load_before_serving:
+            start = time.perf_counter()
             await model.load()
+            times[model.name] = time.perf_counter() - start
+            logger.info("model %s loaded in %.3fs", model.name, times[model.name])
+    return times
 
 
-def build_models(settings: Settings, options: argparse.Namespace, runtime: ModuleType) -> list[Any]:
+def build_models(
+    settings: Settings, options: argparse.Namespace, runtime: ModuleType
+) -> tuple[list[Any], dict[str, float]]:
     """Discover and, for fast runtimes, load models before binding; raises ModelLoadError."""
     models = runtime.build(settings, options)
-    asyncio.run(_load_eager(models))
-    return models
+    return models, asyncio.run(_load_eager(models))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -147,19 +154,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if settings.workers > 1:
         return _serve_workers(settings, options)
     try:
-        models = build_models(settings, options, runtime)
+        models, load_times = build_models(settings, options, runtime)
     except ModelLoadError as exc:
         logger.error("%s", exc)
         return 1
-    return serve(settings, models)
+    return serve(settings, models, load_times)
 
 
-def serve(settings: Settings, models: Sequence[Any]) -> int:
+def serve(settings: Settings, models: Sequence[Any], load_times: dict[str, float] | None = None) -> int:
     import uvicorn
 
     from server.app import create_app
 
-    app = create_app(settings, models)
+    app = create_app(settings, models, load_times)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -229,5 +236,5 @@ def worker_app() -> Any:
     settings = Settings(**payload["settings"])
     _configure_logging(settings.log_level)
     runtime = load_runtime(settings.runtime)
-    models = build_models(settings, argparse.Namespace(**payload["options"]), runtime)
-    return create_app(settings, models)
+    models, load_times = build_models(settings, argparse.Namespace(**payload["options"]), runtime)
+    return create_app(settings, models, load_times)

@@ -73,8 +73,9 @@ def wait_until(server: ServerProcess, path: str, timeout: float = 60, status: in
     raise TimeoutError(f"server not ready after {timeout}s:\n{server.log()[-3000:]}")
 
 
-def start_kcr(*args: str, env: dict[str, str] | None = None, ready_path: str = "/v2/health/ready",
-              wait: bool = True) -> ServerProcess:
+def start_kcr(
+    *args: str, env: dict[str, str] | None = None, ready_path: str = "/v2/health/ready", wait: bool = True
+) -> ServerProcess:
     port = free_port()
     argv = [sys.executable, "-m", "server", *args, "--host", "127.0.0.1", "--http-port", str(port)]
     server = _spawn(argv, port, env, "kcr")
@@ -86,9 +87,17 @@ def start_kcr(*args: str, env: dict[str, str] | None = None, ready_path: str = "
 def start_kserve(model_dir: Path, name: str, env: dict[str, str] | None = None) -> ServerProcess:
     port = free_port()
     argv = [
-        sys.executable, "-m", "tests.kserve_reference.sklearn_server",
-        "--model_dir", str(model_dir), "--model_name", name, "--http_port", str(port),
-        "--enable_grpc", "false",
+        sys.executable,
+        "-m",
+        "tests.kserve_reference.sklearn_server",
+        "--model_dir",
+        str(model_dir),
+        "--model_name",
+        name,
+        "--http_port",
+        str(port),
+        "--enable_grpc",
+        "false",
     ]
     server = _spawn(argv, port, env, "kserve")
     wait_until(server, f"/v2/models/{name}/ready", timeout=90)

@@ -88,7 +88,9 @@ def _normalise(response: httpx.Response) -> bytes:
 
 
 @pytest.mark.parametrize(("setup", "case"), CASES, ids=[f"{s}:{c.id}" for s, c in CASES])
-def test_same_as_kserve(servers: dict[str, tuple[httpx.Client, httpx.Client]], setup: str, case: Case) -> None:
+def test_same_as_kserve(
+    servers: dict[str, tuple[httpx.Client, httpx.Client]], setup: str, case: Case
+) -> None:
     kserve, ours = servers[setup]
     expected = _send(kserve, case)
     actual = _send(ours, case)
@@ -96,9 +98,10 @@ def test_same_as_kserve(servers: dict[str, tuple[httpx.Client, httpx.Client]], s
         assert actual.status_code == expected.status_code, (expected.text, actual.text)
         assert _normalise(actual) == _normalise(expected)
         if "inference-header-content-length" in expected.headers:
-            assert actual.headers["inference-header-content-length"] == expected.headers[
-                "inference-header-content-length"
-            ]
+            assert (
+                actual.headers["inference-header-content-length"]
+                == expected.headers["inference-header-content-length"]
+            )
         if expected.is_redirect:
             assert httpx.URL(actual.headers["location"]).path == httpx.URL(expected.headers["location"]).path
         return

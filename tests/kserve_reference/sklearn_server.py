@@ -32,7 +32,9 @@ class SKLearnModel(kserve.Model):
         if not files:
             raise ModelMissingError(path)
         if len(files) > 1:
-            raise RuntimeError(f"More than one model file is detected, Only one is allowed within model_dir: {files}")
+            raise RuntimeError(
+                f"More than one model file is detected, Only one is allowed within model_dir: {files}"
+            )
         self._model = joblib.load(files[0])
         self.ready = True
         return self.ready

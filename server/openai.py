@@ -1,0 +1,162 @@
+"""OpenAI-compatible router, mounted twice: ``/openai/v1`` (KServe's convention) and ``/v1``.
+
+Each route is three steps, as in vLLM: find the model, call the runtime with the validated request,
+render the result (JSON, or SSE from an async iterator). Errors of any kind, FastAPI's validation
+errors included, come out in OpenAI's shape through ``make_route_class``.
+
+``GET /v1/models`` is shared with KServe. For generative servers the KServe v1 router is not mounted,
+so this one body answers both clients: ``{"object": "list", "data": [<OpenAI model objects>],
+"models": [<names>]}`` (OpenAI reads ``data``, KServe's v1 list reads ``models``). Likewise
+``GET /v1/models/{id}`` is the OpenAI model object plus KServe's ``"name"`` and ``"ready": true``;
+when the model is not ready it answers 503 (KServe's readiness convention, which
+``kserve.InferenceRESTClient.is_model_ready`` maps to ``False``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from pydantic import BaseModel
+
+from server.auth import require_api_key
+from server.errors import ModelNotFound, ModelNotReady, UpstreamError
+from server.openai_errors import error_body, render
+from server.openai_metrics import OpenAIMetrics
+from server.openai_types import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
+from server.routing import make_route_class
+from server.runtime import GenerativeModel
+from server.sse import EventStreamResponse, sse_stream
+
+PREFIXES = ("/openai/v1", "/v1")
+
+
+def _render_counted(request: Request, exc: Exception) -> Response:
+    request.app.state.openai_metrics.record_error(_model_label(request), exc)
+    return render(request, exc)
+
+
+def _model_label(request: Request) -> str:
+    return getattr(request.state, "model_name", "") or ""
+
+
+class OpenAIRoute(make_route_class(_render_counted)):  # type: ignore[misc]
+    """Counts every response by route (without the ``/openai`` prefix), model and status."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        route = self.path_format.removeprefix("/openai")
+
+        async def counted(request: Request) -> Response:
+            response = await handler(request)
+            request.app.state.openai_metrics.requests.labels(
+                route, _model_label(request), str(response.status_code)
+            ).inc()
+            return response
+
+        return counted
+
+
+def include(app: FastAPI) -> None:
+    models: list[GenerativeModel] = app.state.registry.of_kind("generative")
+    app.state.openai_metrics = OpenAIMetrics(app.state.metrics.registry, models)
+    router = build_router(models)
+    for prefix in PREFIXES:
+        app.include_router(router, prefix=prefix)
+
+
+def _json(model: BaseModel | dict[str, Any], status: int = 200) -> Response:
+    data = model.model_dump(mode="json") if isinstance(model, BaseModel) else model
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+
+def build_router(models: list[GenerativeModel]) -> APIRouter:
+    index: dict[str, GenerativeModel] = {}
+    for model in models:
+        for card in model.served_models():
+            index.setdefault(card.id, model)
+
+    def resolve(request: Request, name: str) -> GenerativeModel:
+        request.state.model_name = name
+        model = index.get(name)
+        if model is None:
+            raise ModelNotFound(name)
+        if not model.ready:
+            raise ModelNotReady(name)
+        return model
+
+    router = APIRouter(route_class=OpenAIRoute, dependencies=[Depends(require_api_key)], tags=["openai"])
+
+    @router.post("/chat/completions", summary="Chat completion (JSON or SSE stream)")
+    async def chat(body: ChatCompletionRequest, request: Request) -> Response:
+        t0 = time.perf_counter()
+        model = resolve(request, body.model)
+        if body.stream:
+            include_usage = bool(body.stream_options and body.stream_options.include_usage)
+            return await _stream(request, model.chat_stream(body), include_usage, t0)
+        result = await model.chat(body)
+        request.app.state.openai_metrics.record_usage(body.model, result.usage, time.perf_counter() - t0)
+        return _json(result)
+
+    @router.post("/completions", summary="Legacy text completion (JSON or SSE stream)")
+    async def completions(body: CompletionRequest, request: Request) -> Response:
+        t0 = time.perf_counter()
+        model = resolve(request, body.model)
+        if body.stream:
+            include_usage = bool(body.stream_options and body.stream_options.include_usage)
+            return await _stream(request, model.completion_stream(body), include_usage, t0)
+        result = await model.completion(body)
+        request.app.state.openai_metrics.record_usage(body.model, result.usage, time.perf_counter() - t0)
+        return _json(result)
+
+    @router.post("/embeddings", summary="Embeddings (float or base64)")
+    async def embeddings(body: EmbeddingRequest, request: Request) -> Response:
+        model = resolve(request, body.model)
+        result = await model.embed(body)
+        request.app.state.openai_metrics.prompt_tokens.labels(body.model).inc(result.usage.prompt_tokens)
+        return _json(result)
+
+    @router.get("/models", summary="Models: OpenAI list (`data`) and KServe v1 list (`models`) in one body")
+    async def list_models() -> Response:
+        cards = [card for model in models for card in model.served_models()]
+        data = [card.model_dump(mode="json") for card in cards]
+        return _json({"object": "list", "data": data, "models": [card.id for card in cards]})
+
+    @router.get("/models/{model_id:path}", summary="One model; 503 while it is not ready (KServe readiness)")
+    async def get_model(model_id: str, request: Request) -> Response:
+        model = resolve(request, model_id)
+        card = next(c for c in model.served_models() if c.id == model_id)
+        return _json({**card.model_dump(mode="json"), "name": model_id, "ready": True})
+
+    return router
+
+
+async def _stream(request: Request, chunks: AsyncIterator[Any], include_usage: bool, t0: float) -> Response:
+    """Await the first chunk (so early failures are real status codes), then stream the rest as SSE."""
+    metrics = request.app.state.openai_metrics
+    name = _model_label(request)
+    try:
+        first = await anext(chunks)
+    except StopAsyncIteration:
+        raise UpstreamError("The model produced an empty stream.") from None
+    t_first = time.perf_counter()
+    metrics.ttft.labels(name).observe(t_first - t0)
+    seen: dict[str, Any] = {}
+
+    def keep(chunk: Any) -> bool:
+        if not chunk.choices and chunk.usage is not None:
+            seen["usage"] = chunk.usage
+            return include_usage
+        return True
+
+    def on_error(exc: BaseException) -> dict[str, Any]:
+        metrics.record_error(name, exc)
+        return error_body(exc if isinstance(exc, Exception) else RuntimeError())[1].model_dump(mode="json")
+
+    def on_end() -> None:
+        metrics.record_usage(name, seen.get("usage"), time.perf_counter() - t_first)
+
+    return EventStreamResponse(sse_stream(first, chunks, keep=keep, on_error=on_error, on_end=on_end))
