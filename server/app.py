@@ -15,8 +15,10 @@ from typing import Any
 
 from fastapi import FastAPI
 from pydantic import BaseModel
+from starlette.types import ASGIApp
 
 from server import health
+from server.fastpath import FastPredictPath
 from server.metrics import Metrics
 from server.middleware import RequestContextMiddleware
 from server.registry import ModelRegistry
@@ -70,7 +72,7 @@ def create_app(
                 except Exception:
                     logger.exception("unloading model %s failed", model.name)
 
-    app = FastAPI(
+    app = KcrApp(
         title="kserve-custom-runtime",
         summary="KServe v1/v2 and OpenAI-compatible model server",
         version=_version(),
@@ -98,8 +100,19 @@ def create_app(
         from server import openai
 
         openai.include(app)
-    app.add_middleware(RequestContextMiddleware, metrics=metrics, access_log=settings.access_log)
     return app
+
+
+class KcrApp(FastAPI):
+    """FastAPI with our two outermost layers in front of its own middleware stack: request context
+    (ids, counters, access log), then the pure-ASGI fast path for predict/infer."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        inner = super().build_middleware_stack()
+        state = self.state
+        if state.settings.fast_path and hasattr(state, "dataplane"):
+            inner = FastPredictPath(inner, state)
+        return RequestContextMiddleware(inner, metrics=state.metrics, access_log=state.settings.access_log)
 
 
 def _add_openapi_models(app: FastAPI, models: Sequence[type[BaseModel]]) -> None:

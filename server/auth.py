@@ -29,13 +29,17 @@ def key_matches(presented: str | None, keys: tuple[str, ...]) -> bool:
     return matched
 
 
-async def require_api_key(request: Request) -> None:
-    """FastAPI dependency for protected routes; health, readiness and metrics do not use it."""
-    keys: tuple[str, ...] = request.app.state.settings.api_keys
+def check_api_key(keys: tuple[str, ...], authorization: str | None) -> None:
+    """Raise ``Unauthorized`` unless auth is off or the header carries one of ``keys``."""
     if not keys:
         return
-    token = _extract_bearer(request.headers.get("authorization"))
+    token = _extract_bearer(authorization)
     if token is None:
         raise Unauthorized("Missing API key: send it as 'Authorization: Bearer <key>'.")
     if not key_matches(token, keys):
         raise Unauthorized("Incorrect API key provided.")
+
+
+async def require_api_key(request: Request) -> None:
+    """FastAPI dependency for protected routes; health, readiness and metrics do not use it."""
+    check_api_key(request.app.state.settings.api_keys, request.headers.get("authorization"))

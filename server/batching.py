@@ -71,18 +71,32 @@ class MicroBatcher:
         max_batch_size: int,
         max_wait_s: float,
         observe_batch: Callable[[int], None] | None = None,
+        inline_below_s: float = 0.0,
     ) -> None:
         self.model = model
         self.executor = executor
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_s
         self.observe_batch = observe_batch
+        self.inline_below_s = inline_below_s
+        #: Moving average of one predict call; infinite until the first call has been timed.
+        self._typical_s = float("inf")
         self._queue: deque[_Item] = deque()
         self._worker: asyncio.Task[None] | None = None
 
     async def _run(self, x: Any, output: str) -> Any:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, self.model.predict, x, output)
+        # Short calls run on the event loop: handing them to a thread costs more than the call
+        # itself. Calls that have been slow go to the thread so the loop keeps answering probes.
+        start = time.perf_counter()
+        try:
+            if self.executor is None or self._typical_s < self.inline_below_s:
+                return self.model.predict(x, output)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.executor, self.model.predict, x, output)
+        finally:
+            elapsed = time.perf_counter() - start
+            previous = self._typical_s
+            self._typical_s = elapsed if previous == float("inf") else 0.8 * previous + 0.2 * elapsed
 
     async def submit(self, x: Any, output: str) -> Any:
         key = batch_key(x) if self.max_batch_size > 1 else None

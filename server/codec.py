@@ -56,7 +56,7 @@ def dumps(obj: Any) -> bytes:
 
 
 def _is_structured_cloudevent(body: dict[str, Any]) -> bool:
-    return all(k in body for k in ("time", "type", "source", "id", "specversion", "data"))
+    return "specversion" in body and all(k in body for k in ("time", "type", "source", "id", "data"))
 
 
 def v1_instances(body: Any) -> list[Any]:

@@ -45,6 +45,7 @@ class DataPlane:
                 self.settings.max_batch_size,
                 self.settings.max_batch_wait_ms / 1000,
                 observe_batch=hist.observe,
+                inline_below_s=self.settings.inline_predict_ms / 1000,
             )
             self._batchers[model.name] = batcher
         return batcher

@@ -55,19 +55,23 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "Invalid request: " + "; ".join(parts)
 
 
-def render(request: Request, exc: Exception) -> Response:
+def error_parts(exc: Exception) -> tuple[int, str, dict[str, str] | None]:
+    """(status, message, extra headers) for any exception, in KServe's terms."""
     if isinstance(exc, errors.KcrError):
-        headers = None
         retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            headers = {"retry-after": str(retry_after)}
-        return error_response(status_of(exc), exc.message, headers)
+        headers = {"retry-after": str(retry_after)} if retry_after is not None else None
+        return status_of(exc), exc.message, headers
     if isinstance(exc, RequestValidationError):
-        return error_response(400, _validation_message(exc))
+        return 400, _validation_message(exc), None
     if isinstance(exc, HTTPException):
-        return error_response(exc.status_code, str(exc.detail), dict(exc.headers or {}))
+        return exc.status_code, str(exc.detail), dict(exc.headers or {})
     # KServe's generic template, but without closing the connection.
-    return error_response(500, f"{type(exc).__name__} : {exc}")
+    return 500, f"{type(exc).__name__} : {exc}", None
+
+
+def render(request: Request, exc: Exception) -> Response:
+    status, message, headers = error_parts(exc)
+    return error_response(status, message, headers)
 
 
 class KServeError(BaseModel):

@@ -7,9 +7,9 @@ path pays for one small wrapper, not a task per request.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -50,7 +50,7 @@ class RequestContextMiddleware:
                     request_id = value
                 break
         if request_id is None:
-            request_id = uuid.uuid4().hex.encode()
+            request_id = os.urandom(16).hex().encode()
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = rid = request_id.decode()
         status = 500

@@ -44,14 +44,15 @@ def _model_label(request: Request) -> str:
 
 
 class OpenAIRoute(make_route_class(_render_counted)):  # type: ignore[misc]
-    """Counts every response by route (without the ``/openai`` prefix), model and status."""
+    """Counts every response by route (as declared, e.g. ``/chat/completions``: one series for both
+    mounts), model and status."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
-        route = self.path_format.removeprefix("/openai")
 
         async def counted(request: Request) -> Response:
             response = await handler(request)
+            route = str(getattr(request.scope.get("route"), "path_format", "")) or request.url.path
             request.app.state.openai_metrics.requests.labels(
                 route, _model_label(request), str(response.status_code)
             ).inc()

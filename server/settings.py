@@ -30,11 +30,17 @@ class Settings(BaseModel):
     api_keys: tuple[str, ...] = ()
     #: Largest request body accepted; beyond it the client gets 413 before we buffer it.
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1)
+    #: Most scalars one request may carry (v1 instances x features, v2 tensor elements).
+    max_elements: int = Field(10_000_000, ge=1)
+    #: Answer the two hot routes (v1 predict, v2 infer) in a pure-ASGI layer in front of FastAPI.
+    fast_path: bool = True
     #: SIGTERM: stop accepting, let in-flight requests finish for at most this long.
     graceful_timeout: float = Field(30.0, ge=0)
     #: Micro-batching of concurrent predict calls for one model (sklearn). 1 disables it.
     max_batch_size: int = Field(64, ge=1)
     max_batch_wait_ms: float = Field(0.0, ge=0)
+    #: Predict calls that typically take less than this run on the event loop instead of a thread.
+    inline_predict_ms: float = Field(2.0, ge=0)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:

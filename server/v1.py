@@ -12,6 +12,7 @@ from server.body import read_body
 from server.dataplane import DataPlane
 from server.errors import NotSupported
 from server.routing import make_route_class
+from server.runtime import PredictiveModel
 
 _JSON = "application/json"
 
@@ -31,6 +32,21 @@ PREDICT_BODY = {
     },
 }
 ERROR_RESPONSES = kserve_errors.error_responses(400, 401, 404, 413, 503)
+
+
+async def predict_v1(dataplane: DataPlane, model: PredictiveModel, body: bytes) -> bytes:
+    """v1 body in, v1 body out; raises ``server.errors`` types."""
+    metrics, name = dataplane.metrics, model.name
+    start = time.perf_counter()
+    try:
+        x = codec.decode_v1(codec.v1_instances(codec.parse_json(body)), dataplane.settings.max_elements)
+    finally:
+        metrics.preprocess.labels(name).observe(time.perf_counter() - start)
+    result = await dataplane.predict(model, x, model.default_output)
+    start = time.perf_counter()
+    payload = codec.encode_v1(result)
+    metrics.postprocess.labels(name).observe(time.perf_counter() - start)
+    return payload
 
 
 def build_router() -> APIRouter:
@@ -58,22 +74,13 @@ def build_router() -> APIRouter:
         response_class=Response,
     )
     async def predict(model_name: str, request: Request) -> Response:
+        # Normally answered by server.fastpath before FastAPI; this route documents it and serves
+        # when the fast path is off.
         state = request.app.state
-        dataplane: DataPlane = state.dataplane
-        model = dataplane.model(model_name)
+        model = state.dataplane.model(model_name)
         request.scope["state"]["model_name"] = model_name
-        metrics = state.metrics
-        start = time.perf_counter()
         body = await read_body(request, state.settings.max_body_bytes)
-        try:
-            x = codec.decode_v1(codec.v1_instances(codec.parse_json(body)))
-        finally:
-            metrics.preprocess.labels(model_name).observe(time.perf_counter() - start)
-        result = await dataplane.predict(model, x, model.default_output)
-        start = time.perf_counter()
-        payload = codec.encode_v1(result)
-        metrics.postprocess.labels(model_name).observe(time.perf_counter() - start)
-        return Response(payload, media_type=_JSON)
+        return Response(await predict_v1(state.dataplane, model, body), media_type=_JSON)
 
     @router.post(
         "/v1/models/{model_name}:explain",

