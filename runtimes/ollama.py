@@ -206,9 +206,10 @@ class OllamaModel(OllamaServing):
                 raise
             except ModelLoadError as exc:
                 self._ready = False
-                logger.error("%s", exc)
-                if not first_ready.done():
-                    first_ready.set_exception(exc)
+                if first_ready.done():
+                    logger.error("%s", exc)
+                else:
+                    first_ready.set_exception(exc)  # load() raises it; the core logs it once
                 return
             except Exception as exc:
                 logger.warning("ollama not usable (%s); retrying in %.1fs", exc, backoff)

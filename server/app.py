@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from starlette.types import ASGIApp
 
 from server import health
+from server.errors import ModelLoadError
 from server.fastpath import FastPredictPath
 from server.metrics import Metrics
 from server.middleware import RequestContextMiddleware
@@ -35,6 +36,17 @@ async def load_model(model: Model, metrics: Metrics) -> None:
     elapsed = time.perf_counter() - start
     metrics.model_load.labels(model.name).set(elapsed)
     logger.info("model %s loaded in %.3fs", model.name, elapsed)
+
+
+async def _load_or_stop(app: FastAPI, model: Model, metrics: Metrics) -> None:
+    """Background load; a model that can never load ends the process rather than leaving a server
+    that is live but never ready."""
+    try:
+        await load_model(model, metrics)
+    except ModelLoadError as exc:
+        logger.error("%s", exc)
+        app.state.fatal = str(exc)
+        app.state.request_shutdown()
 
 
 def create_app(
@@ -55,7 +67,7 @@ def create_app(
                 await load_model(model, metrics)
         for model in registry:
             if not model.load_before_serving:
-                task = asyncio.create_task(load_model(model, metrics), name=f"load-{model.name}")
+                task = asyncio.create_task(_load_or_stop(app, model, metrics), name=f"load-{model.name}")
                 background.add(task)
                 task.add_done_callback(background.discard)
         for model in registry:
@@ -83,6 +95,9 @@ def create_app(
     app.state.registry = registry
     app.state.metrics = metrics
     app.state.draining = False
+    app.state.fatal = None
+    #: Replaced by the CLI with "tell uvicorn to exit"; in-process users get a no-op.
+    app.state.request_shutdown = lambda: None
 
     app.include_router(health.build_router())
     kinds = {m.kind for m in registry}

@@ -178,11 +178,9 @@ def serve(settings: Settings, models: Sequence[Any], load_times: dict[str, float
         server_header=False,
     )
     server = _DrainingServer(config, app)
+    app.state.request_shutdown = lambda: setattr(server, "should_exit", True)
     server.run()
-    if getattr(app.state, "fatal", None):
-        logger.error("%s", app.state.fatal)
-        return 1
-    return 0
+    return 1 if app.state.fatal else 0
 
 
 class _DrainingServer:
@@ -197,6 +195,8 @@ class _DrainingServer:
                     logger.info("received %s: draining in-flight requests", signal.Signals(sig).name)
                 app.state.draining = True
                 super().handle_exit(sig, frame)
+                # A drained shutdown is a success: exit 0 instead of re-raising the signal.
+                self._captured_signals.clear()
 
         return Server(config)
 

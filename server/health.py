@@ -39,6 +39,15 @@ def build_router() -> APIRouter:
             raise ServerNotReady()
         return {"ready": True}
 
+    @router.get(
+        "/v2/models/{model_name}/ready",
+        summary="Model readiness (any model kind)",
+        responses=kserve_errors.error_responses(404, 503),
+    )
+    async def model_ready_v2(model_name: str, request: Request) -> dict[str, object]:
+        model = request.app.state.registry.get_ready(model_name)
+        return {"name": model.name, "ready": True}
+
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics(request: Request) -> Response:
         body, content_type = request.app.state.metrics.render(request.headers.get("accept"))

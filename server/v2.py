@@ -215,15 +215,6 @@ def build_router() -> APIRouter:
             "outputs": [vars(t) for t in meta.outputs],
         }
 
-    @router.get(
-        "/v2/models/{model_name}/ready",
-        summary="Model readiness",
-        responses=kserve_errors.error_responses(404, 503),
-    )
-    async def model_ready(model_name: str, request: Request) -> dict[str, Any]:
-        model = request.app.state.registry.get_ready(model_name)
-        return {"name": model.name, "ready": True}
-
     @router.post(
         "/v2/models/{model_name}/infer",
         summary="Inference (JSON or binary tensor extension)",

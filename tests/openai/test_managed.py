@@ -83,8 +83,8 @@ def test_kill_9_mid_stream_then_restart(managed: tuple[ServerProcess, str]) -> N
 def test_sigterm_stops_ollama(managed: tuple[ServerProcess, str]) -> None:
     server, _ = managed
     [child] = children(server.proc.pid)
-    # uvicorn re-raises the captured SIGTERM after a clean shutdown, hence -15 rather than 0.
-    assert server.stop(timeout=20) in (0, -signal.SIGTERM)
+    # A drained shutdown exits 0 (kcr does not re-raise the captured SIGTERM).
+    assert server.stop(timeout=20) == 0
     assert "stopping ollama" in server.log()
     deadline = time.monotonic() + 5
     while alive(child) and time.monotonic() < deadline:

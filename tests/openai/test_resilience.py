@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -12,7 +14,7 @@ import pytest
 
 from tests.openai.conftest import MODEL, Facade
 from tests.openai.fake_ollama import FakeOllama
-from tests.procs import free_port
+from tests.procs import ROOT, free_port
 
 USER = [{"role": "user", "content": "hi"}]
 
@@ -101,3 +103,16 @@ def test_pull_when_absent_and_no_pull(fake: FakeOllama, facade_factory: Callable
     stuck = facade_factory("--ollama-host", fake.url, "--model", "absent:1b", "--no-pull", wait_ready=False)
     time.sleep(0.3)
     assert httpx.get(stuck.url + "/v2/health/ready").status_code == 503
+    assert "absent:1b" in stuck.app.state.fatal
+
+
+def test_unloadable_model_ends_the_process(fake: FakeOllama) -> None:
+    """A model that can never load must not leave a live-but-never-ready pod: exit 1, one clear line."""
+    argv = [sys.executable, "-m", "server", "serve", "ollama", "--ollama-host", fake.url,
+            "--model", "absent:1b", "--no-pull", "--host", "127.0.0.1",
+            "--http-port", str(free_port())]  # fmt: skip
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 1, result.stderr
+    errors = [line for line in result.stderr.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and "absent:1b" in errors[0], result.stderr
+    assert "Traceback" not in result.stderr

@@ -139,6 +139,9 @@ async def test_kserve_client(kcr: ServerProcess) -> None:
 
     async with InferenceRESTClient(RESTConfig(protocol="v1")) as client:
         assert await client.is_model_ready(kcr.url, "smol") is True
+    async with InferenceRESTClient(RESTConfig(protocol="v2")) as client:
+        assert await client.is_server_ready(kcr.url) is True
+        assert await client.is_model_ready(kcr.url, "smol") is True
     assert httpx.get(kcr.url + "/v1/models").json()["models"] == ["smol", EMBED]
 
 
