@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PORT ?= 8080
 MODELS ?= models
 
-.PHONY: demo setup setup-test models serve test lint unit clean
+.PHONY: demo setup setup-test models serve test lint unit clean bench bench-quick
 
 demo: setup models
 	@scripts/demo.sh $(PORT) $(MODELS)/iris
@@ -32,6 +32,15 @@ lint:
 
 test: setup-test lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# Side-by-side benchmark against KServe 0.21's model server (needs wrk and taskset; ~15 minutes).
+bench: setup-test
+	@command -v wrk >/dev/null || { sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; $$sudo apt-get install -y -qq wrk; }
+	$(BIN)/pip install -q 'matplotlib>=3.8'
+	$(BIN)/python -m loadtests.bench_kserve --out bench-results $(BENCH_ARGS)
+
+bench-quick: BENCH_ARGS = --quick
+bench-quick: bench
 
 clean:
 	rm -rf $(MODELS) build *.egg-info
