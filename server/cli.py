@@ -151,13 +151,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.error("%s", exc)
         return 2
     _configure_logging(settings.log_level)
-    if settings.workers > 1:
-        return _serve_workers(settings, options)
     try:
         models, load_times = build_models(settings, options, runtime)
     except ModelLoadError as exc:
         logger.error("%s", exc)
         return 1
+    if settings.workers > 1:
+        # The models loaded here only proved they load; each worker process loads its own copy.
+        del models
+        return _serve_workers(settings, options)
     return serve(settings, models, load_times)
 
 
@@ -236,5 +238,5 @@ def worker_app() -> Any:
     settings = Settings(**payload["settings"])
     _configure_logging(settings.log_level)
     runtime = load_runtime(settings.runtime)
-    models, load_times = build_models(settings, argparse.Namespace(**payload["options"]), runtime)
-    return create_app(settings, models, load_times)
+    # Called inside the worker's running event loop: the app's lifespan loads the models.
+    return create_app(settings, runtime.build(settings, argparse.Namespace(**payload["options"])))
