@@ -33,6 +33,19 @@ lint:
 test: setup-test lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
+# Load tests (locust) against a running server: `make serve` in another shell, or LOAD_URL=...
+LOAD_URL ?= http://127.0.0.1:$(PORT)
+.PHONY: loadtest loadtest-chat loadtest-smoke
+loadtest:
+	$(BIN)/python -m loadtests.run --host $(LOAD_URL) --suite v1,v2 -u 20 -r 10 -t 60s --p95-ms 50 $(LOAD_ARGS)
+
+loadtest-chat:
+	$(BIN)/python -m loadtests.run --host $(LOAD_URL) --suite chat -u 4 -r 2 -t 60s --max-tokens 32 \
+		--ttft-p95-ms 3000 $(LOAD_ARGS)
+
+loadtest-smoke:
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/loadtests
+
 # Side-by-side benchmark against KServe 0.21's model server (needs wrk and taskset; ~15 minutes).
 bench: setup-test
 	@command -v wrk >/dev/null || { sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; $$sudo apt-get install -y -qq wrk; }
