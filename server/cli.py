@@ -163,23 +163,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     return serve(settings, models, load_times)
 
 
+def _uvicorn_options(settings: Settings) -> dict[str, Any]:
+    # Our middleware writes the access log (with request ids); uvicorn's own is off.
+    return {
+        "host": settings.host,
+        "port": settings.http_port,
+        "timeout_keep_alive": settings.timeout_keep_alive,
+        "timeout_graceful_shutdown": settings.graceful_timeout,
+        "log_config": None,
+        "access_log": False,
+        "server_header": False,
+    }
+
+
 def serve(settings: Settings, models: Sequence[Any], load_times: dict[str, float] | None = None) -> int:
     import uvicorn
 
     from server.app import create_app
 
     app = create_app(settings, models, load_times)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.http_port,
-        timeout_keep_alive=settings.timeout_keep_alive,
-        timeout_graceful_shutdown=settings.graceful_timeout,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-    )
-    server = _DrainingServer(config, app)
+    server = _DrainingServer(uvicorn.Config(app, **_uvicorn_options(settings)), app)
     app.state.request_shutdown = lambda: setattr(server, "should_exit", True)
     server.run()
     return 1 if app.state.fatal else 0
@@ -215,18 +218,7 @@ def _serve_workers(settings: Settings, options: argparse.Namespace) -> int:
     os.environ[_WORKER_ENV] = json.dumps(
         {"settings": settings.model_dump(mode="json"), "options": vars(options)}
     )
-    uvicorn.run(
-        "server.cli:worker_app",
-        factory=True,
-        host=settings.host,
-        port=settings.http_port,
-        workers=settings.workers,
-        timeout_keep_alive=settings.timeout_keep_alive,
-        timeout_graceful_shutdown=settings.graceful_timeout,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-    )
+    uvicorn.run("server.cli:worker_app", factory=True, workers=settings.workers, **_uvicorn_options(settings))
     return 0
 
 
