@@ -12,6 +12,7 @@ import re
 import time
 from typing import Any
 
+import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.metrics import Metrics
@@ -21,6 +22,9 @@ access_logger = logging.getLogger("kcr.access")
 REQUEST_ID_HEADER = b"x-request-id"
 # Accept client ids that are safe to log and echo; anything else is replaced by a fresh one.
 _SAFE_ID = re.compile(rb"^[A-Za-z0-9._:/+=@-]{1,128}$")
+#: httptools (uvicorn's default parser) has no limit of its own on header size; 64 KiB is what
+#: Envoy (Knative's queue-proxy path) allows by default.
+MAX_HEADER_BYTES = 64 * 1024
 
 
 def _protocol_of(path: str) -> str:
@@ -44,11 +48,13 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = None
+        header_bytes, seen_id = 0, False
         for name, value in scope["headers"]:
-            if name == REQUEST_ID_HEADER:
+            header_bytes += len(name) + len(value) + 4
+            if name == REQUEST_ID_HEADER and not seen_id:
+                seen_id = True
                 if _SAFE_ID.match(value):
                     request_id = value
-                break
         if request_id is None:
             request_id = os.urandom(16).hex().encode()
         state: dict[str, Any] = scope.setdefault("state", {})
@@ -66,7 +72,10 @@ class RequestContextMiddleware:
         in_flight = self.metrics.in_flight
         in_flight.inc()
         try:
-            await self.app(scope, receive, send_with_id)
+            if header_bytes > MAX_HEADER_BYTES:
+                await _too_large_headers(scope["path"], header_bytes, send_with_id)
+            else:
+                await self.app(scope, receive, send_with_id)
         finally:
             in_flight.dec()
             path = scope["path"]
@@ -82,3 +91,16 @@ class RequestContextMiddleware:
                     (time.perf_counter() - start) * 1000,
                     rid,
                 )
+
+
+async def _too_large_headers(path: str, size: int, send: Send) -> None:
+    """431 in the route family's error shape; the connection stays usable."""
+    message = f"Request headers of {size} bytes exceed the limit of {MAX_HEADER_BYTES} bytes"
+    if _protocol_of(path) == "openai":
+        error: Any = {"message": message, "type": "invalid_request_error", "param": None, "code": None}
+    else:
+        error = message
+    body = orjson.dumps({"error": error})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 431, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

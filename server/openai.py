@@ -21,9 +21,11 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+from starlette.types import Message
 
 from server.auth import require_api_key
-from server.errors import ModelNotFound, ModelNotReady, UpstreamError
+from server.errors import ModelNotFound, ModelNotReady, PayloadTooLarge, UpstreamError
 from server.openai_errors import error_body, render
 from server.openai_metrics import OpenAIMetrics
 from server.openai_types import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
@@ -51,7 +53,8 @@ class OpenAIRoute(make_route_class(_render_counted)):  # type: ignore[misc]
         handler = super().get_route_handler()
 
         async def counted(request: Request) -> Response:
-            response = await handler(request)
+            too_large = _limit_body(request, request.app.state.settings.max_body_bytes)
+            response = _render_counted(request, too_large) if too_large else await handler(request)
             route = str(getattr(request.scope.get("route"), "path_format", "")) or request.url.path
             request.app.state.openai_metrics.requests.labels(
                 route, _model_label(request), str(response.status_code)
@@ -59,6 +62,26 @@ class OpenAIRoute(make_route_class(_render_counted)):  # type: ignore[misc]
             return response
 
         return counted
+
+
+def _limit_body(request: Request, limit: int) -> PayloadTooLarge | None:
+    """413 before buffering: at once from Content-Length, else while a chunked body is read."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return PayloadTooLarge(f"Request body of {int(declared)} bytes exceeds the limit of {limit} bytes")
+    receive, seen = request.receive, 0
+
+    async def limited() -> Message:
+        nonlocal seen
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            # FastAPI re-raises HTTPException from body reading (anything else becomes a 400).
+            raise HTTPException(413, f"Request body exceeds the limit of {limit} bytes")
+        return message
+
+    request._receive = limited
+    return None
 
 
 def include(app: FastAPI) -> None:

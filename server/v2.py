@@ -91,9 +91,9 @@ def _model_input(request: InferenceRequest, tensors: list[tuple[str, np.ndarray]
     if (request.parameters or {}).get("content_type") == "pd":
         return codec.frame_from_inputs(tensors)
     # KServe's sklearn rule: only the first input is the model input.
-    array = tensors[0][1]
+    name, array = tensors[0]
     if array.dtype == object:
-        return [x.decode("utf-8", errors="replace") if isinstance(x, bytes) else x for x in array.reshape(-1)]
+        return codec.utf8_strings(name, array.reshape(-1))
     return array
 
 
