@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -64,8 +65,8 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
     a(
         "--model",
         dest="ollama_model",
-        default=DEFAULT_MODEL,
-        help=f"Ollama tag, full (default {DEFAULT_MODEL})",
+        default=os.environ.get("KCR_OLLAMA_MODEL", DEFAULT_MODEL),
+        help=f"Ollama tag, full (default: $KCR_OLLAMA_MODEL, else {DEFAULT_MODEL})",
     )
     a("--served-model-name", dest="served_model_name", help="name clients send (alias for the tag)")
     a("--embedding-model", dest="embedding_model", help="Ollama tag served by /v1/embeddings")
