@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PORT ?= 8080
 MODELS ?= models
 
-.PHONY: demo setup setup-test models serve test lint unit clean bench bench-quick
+.PHONY: demo setup setup-test models serve test test-images lint unit clean bench bench-quick
 
 demo: setup models
 	@scripts/demo.sh $(PORT) $(MODELS)/iris
@@ -30,8 +30,20 @@ lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+KCR_TOOLS_DIR ?= /var/tmp/kcr-tools
+export KCR_CHECKOV ?= $(KCR_TOOLS_DIR)/checkov/bin/checkov
+
+# Everything: unit, integration, conformance against KServe, the LLM facade against the llama-cpp
+# stand-in, load-test smoke, manifests (CRD/k8s schemas, checkov); then the container images
+# (podman: amd64 + arm64 under qemu; needs root; KCR_IMAGE_TESTS=0 skips them).
 test: setup-test lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --ignore=tests/deploy/test_images.py $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory test-images
+
+test-images:
+	@if [ "$${KCR_IMAGE_TESTS:-1}" = 0 ]; then echo "image tests skipped (KCR_IMAGE_TESTS=0)"; \
+	elif [ "$$(id -u)" != 0 ]; then echo "image tests need root for rootful podman: sudo make test-images"; \
+	else images/ci-images.sh tests/deploy/test_images.py; fi
 
 # Load tests (locust) against a running server: `make serve` in another shell, or LOAD_URL=...
 LOAD_URL ?= http://127.0.0.1:$(PORT)

@@ -38,4 +38,11 @@ if [[ ,$extras, == *,test,* ]]; then
     fi
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$(ls -t "$cache"/llama_cpp_python-*.whl | head -n1)"
   fi
+  # checkov (IaC checks of k8s/ and the Dockerfiles) pins many dependencies: its own venv.
+  tools=${KCR_TOOLS_DIR:-/var/tmp/kcr-tools}
+  if [[ ! -x $tools/checkov/bin/checkov ]]; then
+    echo "bootstrap: installing checkov into $tools/checkov" >&2
+    "$PY" -m venv "$tools/checkov"
+    "$tools/checkov/bin/python" -m pip install -q --disable-pip-version-check 'checkov>=3.2'
+  fi
 fi
