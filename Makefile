@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PORT ?= 8080
 MODELS ?= models
 
-.PHONY: demo setup setup-test models serve test test-images lint unit clean bench bench-quick
+.PHONY: demo setup setup-test models serve test test-images lint unit clean bench bench-quick soak
 
 demo: setup models
 	@scripts/demo.sh $(PORT) $(MODELS)/iris
@@ -57,6 +57,11 @@ loadtest-chat:
 
 loadtest-smoke:
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/loadtests
+
+# Soak: 10 minutes of mixed v1/v2/chat (locust) against sklearn + the facade; KCR_SOAK_SECONDS to change.
+soak: setup-test
+	KCR_SOAK_REPORT=$${KCR_SOAK_REPORT:-soak-report.json} $(BIN)/python -m pytest -q -s -p no:cacheprovider \
+		-m slow tests/reliability/test_soak.py
 
 # Side-by-side benchmark against KServe 0.21's model server (needs wrk and taskset; ~15 minutes).
 bench: setup-test

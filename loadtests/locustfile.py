@@ -91,7 +91,7 @@ def _add_options(parser: Any, **_: Any) -> None:
         "--chat-path",
         env_var="KCR_LOAD_CHAT_PATH",
         default="/v1/chat/completions",
-        help="chat endpoint path (e.g. /openai/v1/chat/completions)",
+        help="chat endpoint path (e.g. /openai/v1/chat/completions), or an absolute URL",
     )
     g.add_argument(
         "--chat-timeout", env_var="KCR_LOAD_CHAT_TIMEOUT", type=float, default=120.0, help="seconds per chat"
@@ -240,7 +240,9 @@ class ChatUser(User):
         self.session.headers["Accept"] = "text/event-stream"
         self.chat_model = opts.chat_model if opts else "smollm2:135m"
         self.max_tokens = opts.max_tokens if opts else 16
-        self.url = (self.host or "").rstrip("/") + (opts.chat_path if opts else "/v1/chat/completions")
+        path = opts.chat_path if opts else "/v1/chat/completions"
+        # An absolute URL sends chat to another server (mixed soak: sklearn and the facade).
+        self.url = path if path.startswith(("http://", "https://")) else (self.host or "").rstrip("/") + path
         self.timeout = opts.chat_timeout if opts else 120.0
         self.prompts = itertools.cycle([opts.prompt] if opts and opts.prompt else PROMPTS)
 
