@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.auth import check_api_key
@@ -92,12 +93,10 @@ class FastPredictPath:
                     scope["state"].get("request_id"),
                 )
             status, message, extra = error_parts(exc)
-            from server.codec import dumps
-
             response_headers = list(_JSON_HEADERS)
             for key, value in (extra or {}).items():
                 response_headers.append((key.encode(), value.encode()))
-            await _respond(send, status, dumps({"error": message}), response_headers)
+            await _respond(send, status, orjson.dumps({"error": message}), response_headers)
 
 
 async def _read_body(receive: Receive, declared: bytes | None, limit: int) -> bytes:

@@ -16,6 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
+from server.errors import KcrError
+
 logger = logging.getLogger("kcr.server")
 
 Renderer = Callable[[Request, Exception], Response]
@@ -32,8 +34,6 @@ def make_route_class(render: Renderer) -> type[APIRoute]:
                 except (RequestValidationError, HTTPException) as exc:
                     return render(request, exc)
                 except Exception as exc:
-                    from server.errors import KcrError
-
                     if not isinstance(exc, KcrError):
                         logger.exception(
                             "unhandled error on %s %s (request id %s)",
