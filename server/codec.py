@@ -177,12 +177,19 @@ def bytes_tensor_to_raw(array: np.ndarray) -> bytes:
     return b"".join(parts)
 
 
-def _element_count(shape: Sequence[int]) -> int:
-    count = 1
+def _element_count(shape: Sequence[int], max_elements: int) -> int:
+    """Elements a shape holds. The product of its non-zero dimensions is bounded too, so an empty
+    tensor such as ``[0, 2**62]`` cannot ask numpy for an impossible layout (found by fuzzing)."""
+    count, nonzero = 1, 1
     for dim in shape:
         if dim < 0:
             raise InvalidInput(f"Invalid shape {list(shape)}: dimensions must be non-negative")
         count *= dim
+        nonzero *= max(dim, 1)
+        if nonzero > max_elements:
+            raise PayloadTooLarge(
+                f"Request has shape {list(shape)}, over {max_elements} elements; the limit is {max_elements}"
+            )
     return count
 
 
@@ -199,7 +206,7 @@ def decode_tensor(
         raise InvalidInput(
             f"Unsupported datatype '{datatype}' for input '{name}'; expected one of {', '.join(V2_TO_NUMPY)}"
         )
-    expected = _element_count(shape)
+    expected = _element_count(shape, max_elements)
     _check_size(expected, max_elements)
     if raw is not None:
         if datatype == "BYTES":
