@@ -40,7 +40,7 @@ class Settings(BaseModel):
     max_batch_size: int = Field(64, ge=1)
     max_batch_wait_ms: float = Field(0.0, ge=0)
     #: Predict calls that typically take less than this run on the event loop instead of a thread.
-    inline_predict_ms: float = Field(2.0, ge=0)
+    inline_predict_ms: float = Field(20.0, ge=0)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
