@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from starlette.types import ASGIApp
 
 from server import health
+from server.access_log import AccessLog
 from server.errors import ModelLoadError
 from server.fastpath import FastPredictPath
 from server.metrics import Metrics
@@ -76,6 +77,8 @@ def create_app(
             yield
         finally:
             app.state.draining = True
+            if app.state.access_log is not None:
+                app.state.access_log.flush()
             for task in list(background):
                 task.cancel()
             for model in registry:
@@ -95,6 +98,7 @@ def create_app(
     app.state.registry = registry
     app.state.metrics = metrics
     app.state.draining = False
+    app.state.access_log = AccessLog() if settings.access_log and AccessLog.wanted() else None
     app.state.fatal = None
     #: Replaced by the CLI with "tell uvicorn to exit"; in-process users get a no-op.
     app.state.request_shutdown = lambda: None
@@ -127,7 +131,7 @@ class KcrApp(FastAPI):
         state = self.state
         if state.settings.fast_path and hasattr(state, "dataplane"):
             inner = FastPredictPath(inner, state)
-        return RequestContextMiddleware(inner, metrics=state.metrics, access_log=state.settings.access_log)
+        return RequestContextMiddleware(inner, metrics=state.metrics, access_log=state.access_log)
 
 
 def _add_openapi_models(app: FastAPI, models: Sequence[type[BaseModel]]) -> None:

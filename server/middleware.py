@@ -6,7 +6,6 @@ path pays for one small wrapper, not a task per request.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import time
@@ -15,9 +14,8 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from server.access_log import AccessLog
 from server.metrics import Metrics
-
-access_logger = logging.getLogger("kcr.access")
 
 REQUEST_ID_HEADER = b"x-request-id"
 # Accept client ids that are safe to log and echo; anything else is replaced by a fresh one.
@@ -38,7 +36,7 @@ def _protocol_of(path: str) -> str:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics, access_log: bool = True) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, access_log: AccessLog | None = None) -> None:
         self.app = app
         self.metrics = metrics
         self.access_log = access_log
@@ -81,10 +79,10 @@ class RequestContextMiddleware:
             path = scope["path"]
             model = state.get("model_name", "")
             self.metrics.requests.labels(model, _protocol_of(path), str(status)).inc()
-            if self.access_log:
-                access_logger.info(
-                    '%s "%s %s" %d %.2fms rid=%s',
-                    scope.get("client", ("-",))[0] if scope.get("client") else "-",
+            if self.access_log is not None:
+                client = scope.get("client")
+                self.access_log.record(
+                    client[0] if client else "-",
                     scope["method"],
                     path,
                     status,
