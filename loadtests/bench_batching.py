@@ -1,0 +1,131 @@
+"""Micro-batching on vs off (``--max-batch-size 1``) for iris RandomForest(100), v1, one instance per
+request, at concurrency 1 and 64: server on core 0, wrk on core 1, interleaved, medians of 3 x 4 s.
+
+    python -m loadtests.bench_batching --out bench-results     # writes batching.md (~2 minutes)
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from loadtests.bench_kserve import LOAD_CORE, ROOT, SERVER_CORE, _ms, free_port, wrk_script
+
+BODY = b'{"instances": [[6.8, 2.8, 4.8, 1.4]]}'
+
+
+def start(model_dir: Path, extra: list[str]) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    argv = [
+        "taskset",
+        "-c",
+        SERVER_CORE,
+        sys.executable,
+        "-m",
+        "server",
+        "serve",
+        "sklearn",
+        "--model-dir",
+        str(model_dir),
+        "--model-name",
+        "iris",
+        "--host",
+        "127.0.0.1",
+        "--http-port",
+        str(port),
+        *extra,
+    ]
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=1).status_code == 200:
+                return proc, port
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    proc.kill()
+    raise TimeoutError("server not ready")
+
+
+def wrk(port: int, script: Path, concurrency: int) -> tuple[float, float, float]:
+    out = subprocess.run(
+        [
+            "taskset",
+            "-c",
+            LOAD_CORE,
+            "wrk",
+            "-t1",
+            f"-c{concurrency}",
+            "-d4s",
+            "--latency",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}/v1/models/iris:predict",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
+    return rps, p50, p99
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--out", type=Path, default=ROOT / "bench-results")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="kcr-batching-"))
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "images" / "train_demo_models.py"),
+            "--out",
+            str(work),
+            "--only",
+            "iris-rf",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    script = wrk_script(BODY, work)
+    servers = {
+        "on (default)": start(work / "iris-rf", []),
+        "off (--max-batch-size 1)": start(work / "iris-rf", ["--max-batch-size", "1"]),
+    }
+    results: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
+    try:
+        for rep in range(3):
+            order = list(servers.items()) if rep % 2 == 0 else list(reversed(servers.items()))
+            for concurrency in (1, 64):
+                for name, (_, port) in order:
+                    if rep == 0:
+                        wrk(port, script, concurrency)  # warm-up
+                    results.setdefault((name, concurrency), []).append(wrk(port, script, concurrency))
+    finally:
+        for proc, _ in servers.values():
+            proc.terminate()
+            proc.wait(15)
+    lines = ["| batching | concurrency | req/s | p50 ms | p99 ms |", "|---|---|---|---|---|"]
+    for (name, concurrency), runs in sorted(results.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        rps, p50, p99 = (statistics.median(r[i] for r in runs) for i in range(3))
+        lines.append(f"| {name} | {concurrency} | {rps:.0f} | {p50:.2f} | {p99:.2f} |")
+    (args.out / "batching.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
