@@ -12,48 +12,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import httpx
-
-from loadtests.bench_kserve import LOAD_CORE, ROOT, SERVER_CORE, _ms, free_port, wrk_script
+from loadtests.bench_kserve import LOAD_CORE, ROOT, _ms, start, wrk_script
 
 BODY = b'{"instances": [[6.8, 2.8, 4.8, 1.4]]}'
-
-
-def start(model_dir: Path, extra: list[str]) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    argv = [
-        "taskset",
-        "-c",
-        SERVER_CORE,
-        sys.executable,
-        "-m",
-        "server",
-        "serve",
-        "sklearn",
-        "--model-dir",
-        str(model_dir),
-        "--model-name",
-        "iris",
-        "--host",
-        "127.0.0.1",
-        "--http-port",
-        str(port),
-        *extra,
-    ]
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=1).status_code == 200:
-                return proc, port
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    proc.kill()
-    raise TimeoutError("server not ready")
 
 
 def wrk(port: int, script: Path, concurrency: int) -> tuple[float, float, float]:
@@ -103,22 +66,21 @@ def main() -> None:
     )
     script = wrk_script(BODY, work)
     servers = {
-        "on (default)": start(work / "iris-rf", []),
-        "off (--max-batch-size 1)": start(work / "iris-rf", ["--max-batch-size", "1"]),
+        name: start("kcr", work / "iris-rf", "iris", sys.executable, work, extra)[0]
+        for name, extra in (("on (default)", ()), ("off (--max-batch-size 1)", ("--max-batch-size", "1")))
     }
     results: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
     try:
         for rep in range(3):
             order = list(servers.items()) if rep % 2 == 0 else list(reversed(servers.items()))
             for concurrency in (1, 64):
-                for name, (_, port) in order:
+                for name, server in order:
                     if rep == 0:
-                        wrk(port, script, concurrency)  # warm-up
-                    results.setdefault((name, concurrency), []).append(wrk(port, script, concurrency))
+                        wrk(server.port, script, concurrency)  # warm-up
+                    results.setdefault((name, concurrency), []).append(wrk(server.port, script, concurrency))
     finally:
-        for proc, _ in servers.values():
-            proc.terminate()
-            proc.wait(15)
+        for server in servers.values():
+            server.stop()
     lines = ["| batching | concurrency | req/s | p50 ms | p99 ms |", "|---|---|---|---|---|"]
     for (name, concurrency), runs in sorted(results.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         rps, p50, p99 = (statistics.median(r[i] for r in runs) for i in range(3))

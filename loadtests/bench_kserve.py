@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,9 @@ class Server:
                 self.proc.wait()
 
 
-def server_argv(kind: str, model_dir: Path, name: str, port: int, python: str) -> list[str]:
+def server_argv(
+    kind: str, model_dir: Path, name: str, port: int, python: str, extra: Sequence[str] = ()
+) -> list[str]:
     if kind == "kcr":
         return [
             python,
@@ -87,6 +90,7 @@ def server_argv(kind: str, model_dir: Path, name: str, port: int, python: str) -
             "127.0.0.1",
             "--http-port",
             str(port),
+            *extra,
         ]
     return [
         python,
@@ -103,9 +107,11 @@ def server_argv(kind: str, model_dir: Path, name: str, port: int, python: str) -
     ]
 
 
-def start(kind: str, model_dir: Path, name: str, python: str, log_dir: Path) -> tuple[Server, float]:
+def start(
+    kind: str, model_dir: Path, name: str, python: str, log_dir: Path, extra: Sequence[str] = ()
+) -> tuple[Server, float]:
     port = free_port()
-    argv = ["taskset", "-c", SERVER_CORE, *server_argv(kind, model_dir, name, port, python)]
+    argv = ["taskset", "-c", SERVER_CORE, *server_argv(kind, model_dir, name, port, python, extra)]
     log = (log_dir / f"{kind}-{name}-{port}.log").open("wb")
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
