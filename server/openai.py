@@ -114,27 +114,26 @@ def build_router(models: list[GenerativeModel]) -> APIRouter:
 
     router = APIRouter(route_class=OpenAIRoute, dependencies=[Depends(require_api_key)], tags=["openai"])
 
-    @router.post("/chat/completions", summary="Chat completion (JSON or SSE stream)")
-    async def chat(body: ChatCompletionRequest, request: Request) -> Response:
+    async def generate(
+        request: Request, body: ChatCompletionRequest | CompletionRequest, kind: str
+    ) -> Response:
+        """Chat and legacy completions: the same JSON-or-SSE path over the model's ``kind`` methods."""
         t0 = time.perf_counter()
         model = resolve(request, body.model)
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            return await _stream(request, model.chat_stream(body), include_usage, t0)
-        result = await model.chat(body)
+            return await _stream(request, getattr(model, f"{kind}_stream")(body), include_usage, t0)
+        result = await getattr(model, kind)(body)
         request.app.state.openai_metrics.record_usage(body.model, result.usage, time.perf_counter() - t0)
         return _json(result)
 
+    @router.post("/chat/completions", summary="Chat completion (JSON or SSE stream)")
+    async def chat(body: ChatCompletionRequest, request: Request) -> Response:
+        return await generate(request, body, "chat")
+
     @router.post("/completions", summary="Legacy text completion (JSON or SSE stream)")
     async def completions(body: CompletionRequest, request: Request) -> Response:
-        t0 = time.perf_counter()
-        model = resolve(request, body.model)
-        if body.stream:
-            include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            return await _stream(request, model.completion_stream(body), include_usage, t0)
-        result = await model.completion(body)
-        request.app.state.openai_metrics.record_usage(body.model, result.usage, time.perf_counter() - t0)
-        return _json(result)
+        return await generate(request, body, "completion")
 
     @router.post("/embeddings", summary="Embeddings (float or base64)")
     async def embeddings(body: EmbeddingRequest, request: Request) -> Response:

@@ -23,8 +23,8 @@ import pytest
 
 from tests.procs import ROOT, ServerProcess, start_kcr
 
-pytestmark = pytest.mark.slow
 SECONDS = int(os.environ.get("KCR_SOAK_SECONDS", "600"))
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(SECONDS + 600)]
 WARMUP = min(60, SECONDS // 5)
 
 
