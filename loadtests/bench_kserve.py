@@ -20,8 +20,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,41 +33,26 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.procs import ServerProcess, free_port  # noqa: E402
+
 ROWS = [[6.8, 2.8, 4.8, 1.4], [6.0, 3.4, 4.5, 1.6], [5.1, 3.5, 1.4, 0.2], [7.7, 3.0, 6.1, 2.3]]
 MODELS = {"lr": "iris", "rf": "iris-rf"}
 SERVER_CORE, LOAD_CORE = "0", "1"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
-class Server:
-    name: str
-    proc: subprocess.Popen[bytes]
-    port: int
+class Server(ServerProcess):
+    """A server process (start/stop/url from the tests' helper) plus what the benchmark reads."""
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    name: str = ""
 
     def rss_mb(self) -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
         return float("nan")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 def server_argv(
@@ -112,10 +95,11 @@ def start(
 ) -> tuple[Server, float]:
     port = free_port()
     argv = ["taskset", "-c", SERVER_CORE, *server_argv(kind, model_dir, name, port, python, extra)]
-    log = (log_dir / f"{kind}-{name}-{port}.log").open("wb")
+    log_path = log_dir / f"{kind}-{name}-{port}.log"
     t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    server = Server(kind, proc, port)
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    server = Server(proc, port, log_path, argv, name=kind)
     wait_ready(server, name)
     return server, time.perf_counter() - t0
 
