@@ -177,13 +177,6 @@ def completion_prompts(req: CompletionRequest) -> list[str]:
     raise UnsupportedParameter("prompt", "as token ids is not supported; send text")
 
 
-def needs_raw_chat(payload: dict[str, Any]) -> bool:
-    """The ollama client strips nested tool schemas and tool ids: bypass it whenever tools are involved."""
-    if payload.get("tools"):
-        return True
-    return any(m.get("tool_calls") or m["role"] == "tool" for m in payload["messages"])
-
-
 # --- response side -----------------------------------------------------------------------------------
 
 

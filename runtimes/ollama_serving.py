@@ -26,7 +26,6 @@ from runtimes.ollama_convert import (
     finish_reason,
     mint_id,
     mint_tool_call_id,
-    needs_raw_chat,
 )
 from runtimes.ollama_upstream import Limiter, Upstream, UpstreamStream, translate
 from server.errors import InvalidInput, KcrError, ModelNotFound, UpstreamError, UpstreamUnavailable
@@ -130,6 +129,7 @@ class OllamaServing:
                                 ],
                             )
                         if chunk.done:
+                            await stream.drain()
                             break
                         chunk = await self._next(stream)
                 finally:
@@ -142,7 +142,7 @@ class OllamaServing:
     def _chat_events(self, request: ChatCompletionRequest) -> AsyncIterator[Event]:
         tag = self._tag(request.model)
         payload = chat_payload(request, tag, keep_alive=self.opts.keep_alive, num_ctx=self.opts.num_ctx)
-        source = self._client.chat_source(payload, raw=needs_raw_chat(payload))
+        source = self._client.chat_source(payload)
         return self._events(tag, [source] * (request.n or 1))
 
     async def chat(self, request: ChatCompletionRequest) -> ChatCompletionResponse:

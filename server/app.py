@@ -128,14 +128,18 @@ def create_app(
 
 
 class KcrApp(FastAPI):
-    """FastAPI with our two outermost layers in front of its own middleware stack: request context
-    (ids, counters, access log), then the pure-ASGI fast path for predict/infer."""
+    """FastAPI with our outermost layers in front of its own middleware stack: request context (ids,
+    counters, access log), then the pure-ASGI fast paths for predict/infer and chat/completions."""
 
     def build_middleware_stack(self) -> ASGIApp:
         inner = super().build_middleware_stack()
         state = self.state
         if state.settings.fast_path and hasattr(state, "dataplane"):
             inner = FastPredictPath(inner, state)
+        if state.settings.fast_path and hasattr(state, "openai_generate"):
+            from server.openai_fastpath import FastChatPath
+
+            inner = FastChatPath(inner, self)
         return RequestContextMiddleware(inner, metrics=state.metrics, access_log=state.access_log)
 
 

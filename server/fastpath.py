@@ -24,8 +24,8 @@ logger = logging.getLogger("kcr.server")
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
-class _ClientGone(Exception):
-    pass
+class ClientGone(Exception):
+    """The client disconnected before its body arrived: nothing to answer."""
 
 
 class FastPredictPath:
@@ -59,7 +59,7 @@ class FastPredictPath:
             check_api_key(state.settings.api_keys, auth.decode("latin-1") if auth is not None else None)
             model = state.dataplane.model(name)
             scope["state"]["model_name"] = name
-            body = await _read_body(receive, headers.get(b"content-length"), state.settings.max_body_bytes)
+            body = await read_body(receive, headers.get(b"content-length"), state.settings.max_body_bytes)
             if v2:
                 header_len = headers.get(b"inference-header-content-length")
                 payload, json_len = await v2_protocol.infer_v2(
@@ -83,7 +83,7 @@ class FastPredictPath:
             else:
                 payload = await v1_protocol.predict_v1(state.dataplane, model, body)
             await _respond(send, 200, payload, _JSON_HEADERS)
-        except _ClientGone:
+        except ClientGone:
             return
         except Exception as exc:
             if not isinstance(exc, KcrError):
@@ -99,7 +99,7 @@ class FastPredictPath:
             await _respond(send, status, orjson.dumps({"error": message}), response_headers)
 
 
-async def _read_body(receive: Receive, declared: bytes | None, limit: int) -> bytes:
+async def read_body(receive: Receive, declared: bytes | None, limit: int) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"Request body of {int(declared)} bytes exceeds the limit of {limit} bytes")
     chunks: list[bytes] = []
@@ -107,7 +107,7 @@ async def _read_body(receive: Receive, declared: bytes | None, limit: int) -> by
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise _ClientGone()
+            raise ClientGone()
         chunk = message.get("body", b"")
         if chunk:
             total += len(chunk)

@@ -36,7 +36,7 @@ from server.sse import EventStreamResponse, sse_stream
 PREFIXES = ("/openai/v1", "/v1")
 
 
-def _render_counted(request: Request, exc: Exception) -> Response:
+def render_counted(request: Request, exc: Exception) -> Response:
     request.app.state.openai_metrics.record_error(_model_label(request), exc)
     return render(request, exc)
 
@@ -45,7 +45,7 @@ def _model_label(request: Request) -> str:
     return getattr(request.state, "model_name", "") or ""
 
 
-class OpenAIRoute(make_route_class(_render_counted)):  # type: ignore[misc]
+class OpenAIRoute(make_route_class(render_counted)):  # type: ignore[misc]
     """Counts every response by route (as declared, e.g. ``/chat/completions``: one series for both
     mounts), model and status."""
 
@@ -54,14 +54,18 @@ class OpenAIRoute(make_route_class(_render_counted)):  # type: ignore[misc]
 
         async def counted(request: Request) -> Response:
             too_large = _limit_body(request, request.app.state.settings.max_body_bytes)
-            response = _render_counted(request, too_large) if too_large else await handler(request)
+            response = render_counted(request, too_large) if too_large else await handler(request)
             route = str(getattr(request.scope.get("route"), "path_format", "")) or request.url.path
-            request.app.state.openai_metrics.requests.labels(
-                route, _model_label(request), str(response.status_code)
-            ).inc()
+            count_response(request, route, response)
             return response
 
         return counted
+
+
+def count_response(request: Request, route: str, response: Response) -> None:
+    request.app.state.openai_metrics.requests.labels(
+        route, _model_label(request), str(response.status_code)
+    ).inc()
 
 
 def _limit_body(request: Request, limit: int) -> PayloadTooLarge | None:
@@ -88,6 +92,8 @@ def include(app: FastAPI) -> None:
     models: list[GenerativeModel] = app.state.registry.of_kind("generative")
     app.state.openai_metrics = OpenAIMetrics(app.state.metrics.registry, models)
     router = build_router(models)
+    #: The one chat/completions handler, also called by ``server.openai_fastpath``.
+    app.state.openai_generate = router.generate  # type: ignore[attr-defined]
     for prefix in PREFIXES:
         app.include_router(router, prefix=prefix)
 
@@ -154,6 +160,7 @@ def build_router(models: list[GenerativeModel]) -> APIRouter:
         card = next(c for c in model.served_models() if c.id == model_id)
         return _json({**card.model_dump(mode="json"), "name": model_id, "ready": True})
 
+    router.generate = generate  # type: ignore[attr-defined]
     return router
 
 

@@ -32,7 +32,8 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1)
     #: Most scalars one request may carry (v1 instances x features, v2 tensor elements).
     max_elements: int = Field(10_000_000, ge=1)
-    #: Answer the two hot routes (v1 predict, v2 infer) in a pure-ASGI layer in front of FastAPI.
+    #: Answer the hot routes (v1 predict, v2 infer, chat/completions) in pure-ASGI layers in front of
+    #: FastAPI (same handlers, same answers; see server/fastpath.py and server/openai_fastpath.py).
     fast_path: bool = True
     #: SIGTERM: stop accepting, let in-flight requests finish for at most this long.
     graceful_timeout: float = Field(30.0, ge=0)

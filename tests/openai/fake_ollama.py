@@ -37,8 +37,12 @@ class FakeOllama:
         self.error_after: int | None = None
         self.delay_between = 0.0
         self.delay_first = 0.0
+        #: Seconds between the last line and the end of the body (Ollama ends it at once).
+        self.delay_end = 0.0
         self.disconnects = 0
         self.completed = 0
+        #: Client port of every generation request: one port for many requests = a reused connection.
+        self.peer_ports: list[int] = []
         self.port = free_port()
         self.app = Starlette(
             routes=[
@@ -60,10 +64,11 @@ class FakeOllama:
 
     def reset(self) -> None:
         self.requests.clear()
+        self.peer_ports.clear()
         self.script = None
         self.fail_status = None
         self.error_after = None
-        self.delay_between = self.delay_first = 0.0
+        self.delay_between = self.delay_first = self.delay_end = 0.0
 
     def bodies(self, path: str) -> list[dict[str, Any]]:
         return [b for p, b in self.requests if p == path]
@@ -150,6 +155,8 @@ class FakeOllama:
     async def _answer(self, request: Request, path: str, key: str) -> Response:
         body = await request.json()
         self.requests.append((path, body))
+        if request.client is not None:
+            self.peer_ports.append(request.client.port)
         if body.get("model") not in self.models:
             return JSONResponse({"error": f"model '{body.get('model')}' not found"}, status_code=404)
         if key == "message" and not body.get("messages"):
@@ -191,6 +198,7 @@ class FakeOllama:
                     if self.delay_between:
                         await asyncio.sleep(self.delay_between)
                 self.completed += 1
+                await asyncio.sleep(self.delay_end)
             except (asyncio.CancelledError, GeneratorExit):
                 self.disconnects += 1
                 raise

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import openai
+import orjson
 import pytest
 
 from tests.openai.conftest import MODEL, Facade
@@ -254,7 +256,15 @@ def test_unknown_model_is_404_model_not_found(facade: Facade) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [{"messages": []}, {"temperature": "hot"}, {"messages": [{"role": "wizard", "content": "x"}]}, {"n": 0}],
+    [
+        {"messages": []},
+        {"temperature": "hot"},
+        {"messages": [{"role": "wizard", "content": "x"}]},
+        {"n": 0},
+        # int64 per OpenAI's schema; found by fuzzing (it used to reach the upstream call as a 502).
+        {"seed": -(2**63) - 1},
+        {"max_tokens": 2**64},
+    ],
 )
 def test_invalid_request_is_400_not_422(facade: Facade, body: dict[str, Any]) -> None:
     r = raw_chat(facade, **body)
@@ -305,3 +315,80 @@ async def test_async_client_stream(facade: Facade) -> None:
         usage = chunk.usage or usage
     assert text == "Hello there!" and usage is not None and usage.total_tokens == 11
     await client.close()
+
+
+def test_upstream_connection_is_reused(facade: Facade, fake: FakeOllama) -> None:
+    """The stream is read to its end after ``done``, so the next request needs no new connection."""
+    fake.delay_end = 0.05  # the body's end arrives after the final line, as over a real network
+    for stream in (True, True, False, True, False, True):
+        assert raw_chat(facade, stream=stream).status_code == 200
+    assert len(fake.peer_ports) == 6
+    assert len(set(fake.peer_ports)) == 1, fake.peer_ports
+
+
+def _normalised(response: httpx.Response) -> tuple[int, str, Any]:
+    """Status, content type and body with the per-request ids and timestamps blanked."""
+    kind = response.headers.get("content-type", "").split(";")[0]
+    if kind == "text/event-stream":
+        body: Any = sse_events(response)
+    else:
+        body = response.json()
+    for item in body if isinstance(body, list) else [body]:
+        if isinstance(item, dict):
+            item.pop("id", None)
+            item.pop("created", None)
+    return response.status_code, kind, body
+
+
+def test_fast_path_answers_like_the_fastapi_route(
+    fake: FakeOllama, facade_factory: Callable[..., Facade]
+) -> None:
+    """``server/openai_fastpath.py`` must be invisible: same status, type and body as the route."""
+    args = ("--ollama-host", fake.url, "--model", MODEL, "--api-key", "k1")
+    fast = facade_factory(*args)
+    slow = facade_factory(*args, environ={"KCR_FAST_PATH": "false"})
+    auth = {"authorization": "Bearer k1"}
+    cases: list[tuple[str, dict[str, str], bytes]] = [
+        ("/chat/completions", auth, orjson.dumps({"model": MODEL, "messages": USER})),
+        ("/chat/completions", auth, orjson.dumps({"model": MODEL, "messages": USER, "stream": True})),
+        ("/completions", auth, orjson.dumps({"model": MODEL, "prompt": "Hi", "stream": True})),
+        ("/completions", auth, orjson.dumps({"model": MODEL, "prompt": "Hi"})),
+        ("/chat/completions", {}, orjson.dumps({"model": MODEL, "messages": USER})),
+        ("/chat/completions", {"authorization": "Bearer nope"}, orjson.dumps({"model": MODEL})),
+        ("/chat/completions", auth, b"{nope"),
+        ("/chat/completions", auth, b""),
+        ("/chat/completions", auth, orjson.dumps({"model": MODEL, "messages": []})),
+        ("/chat/completions", auth, orjson.dumps({"model": "gpt-4o", "messages": USER})),
+        ("/chat/completions", auth, b'{"model": "smollm2:135m", "messages": [], "seed": NaN}'),
+        ("/chat/completions", {**auth, "content-type": "text/plain"}, orjson.dumps({"model": MODEL})),
+    ]
+    for path, headers, content in cases:
+        headers = {"content-type": "application/json", **headers}
+        got = [
+            _normalised(httpx.post(f.base + path, content=content, headers=headers, timeout=10))
+            for f in (fast, slow)
+        ]
+        assert got[0] == got[1], (path, headers, content)
+    before = _counted(fast)
+    assert before == _counted(slow)
+    for prefix in ("/v1", "/openai/v1"):
+        assert raw_chat_at(fast, prefix, auth).status_code == 200
+    after = _counted(fast)
+    grown = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+    assert list(grown.values()) == [2.0] and '"/chat/completions"' in next(iter(grown)), grown
+
+
+def raw_chat_at(facade: Facade, prefix: str, headers: dict[str, str]) -> httpx.Response:
+    body = {"model": MODEL, "messages": USER}
+    return httpx.post(facade.url + prefix + "/chat/completions", json=body, headers=headers, timeout=10)
+
+
+def _counted(facade: Facade) -> dict[str, float]:
+    """``kcr_openai_requests_total`` samples by labels (the fast path must count the same series)."""
+    text = httpx.get(facade.url + "/metrics", timeout=10).text
+    samples: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("kcr_openai_requests_total{"):
+            labels, value = line.rsplit(" ", 1)
+            samples[labels] = float(value)
+    return samples
