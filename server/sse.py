@@ -36,7 +36,12 @@ async def close_quietly(iterator: Any) -> None:
 
 
 class EventStreamResponse(StreamingResponse):
-    """A StreamingResponse that closes its body iterator even if it was never drained."""
+    """SSE on plain asyncio, closing its body iterator even if it was never drained.
+
+    Starlette's StreamingResponse runs every stream in an anyio task group (a second task watching
+    for the disconnect, a cancel scope); here the watcher is one plain task that cancels the stream
+    when the client goes away, which ends the upstream request through the iterators' ``finally``.
+    """
 
     media_type = "text/event-stream"
 
@@ -44,9 +49,30 @@ class EventStreamResponse(StreamingResponse):
         super().__init__(content, headers={**SSE_HEADERS, **(headers or {})})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        streaming = asyncio.current_task()
+        assert streaming is not None
+        finished = False
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            if not finished:
+                streaming.cancel()
+
+        watcher = asyncio.ensure_future(watch())
         try:
-            await super().__call__(scope, receive, send)
+            start = {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+            await send(start)
+            async for chunk in self.body_iterator:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except asyncio.CancelledError:
+            if watcher.done() and streaming.uncancel() == 0:
+                return  # the client left: nothing more to send, nobody to tell
+            raise
         finally:
+            finished = True
+            watcher.cancel()
             await close_quietly(self.body_iterator)
 
 
