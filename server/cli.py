@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -142,6 +143,10 @@ def build_models(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Start-up allocates ~1M long-lived objects (numpy, scipy, sklearn, FastAPI): collecting during
+    # those imports finds next to nothing and costs ~0.1 s of cold start. The app's lifespan freezes
+    # everything and turns the collector back on just before serving.
+    gc.disable()
     argv = sys.argv[1:] if argv is None else argv
     environ = dict(os.environ)
     _configure_logging(environ.get("KCR_LOG_LEVEL", environ.get("KSERVE_LOGLEVEL", "info")))
@@ -159,6 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if settings.workers > 1:
         # The models loaded here only proved they load; each worker process loads its own copy.
         del models
+        gc.enable()  # this process only supervises; each worker's lifespan does its own freeze
         return _serve_workers(settings, options)
     return serve(settings, models, load_times)
 
