@@ -173,11 +173,8 @@ def main() -> None:
         for mode in urls:  # warm-up: load the model, fill caches
             run(mode, urls[mode], 1, 2, args.max_tokens)
         ttft = paired_ttft(urls, args.ttft_requests, 2)
-        print(
-            f"paired TTFT (c=1, {args.ttft_requests} x 2-token streams per mode): direct p50 "
-            f"{statistics.median(ttft['direct']):.2f} ms, facade p50 {statistics.median(ttft['facade']):.2f} ms",
-            flush=True,
-        )
+        d50, f50 = statistics.median(ttft["direct"]), statistics.median(ttft["facade"])
+        print(f"paired TTFT (c=1): direct p50 {d50:.2f} ms, facade p50 {f50:.2f} ms", flush=True)
         samples: dict[tuple[str, int], list[dict[str, float]]] = {}
         for rep in range(args.reps):
             for conc in (1, 4):
