@@ -90,6 +90,13 @@ def build_parser(runtime: ModuleType | None) -> argparse.ArgumentParser:
         help="micro-batching: longest a request waits for company (default 0: only merge "
         "requests that are already queued)",
     )
+    g.add_argument(
+        "--inline-predict-ms",
+        dest="inline_predict_ms",
+        type=float,
+        help="predict calls that typically take less CPU time than this run on the event loop, "
+        "longer ones in a worker thread (default 20)",
+    )
     if runtime is not None:
         runtime.add_arguments(p.add_argument_group(f"{runtime.__name__.split('.')[-1]} runtime"))
     return p

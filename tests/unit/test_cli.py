@@ -51,3 +51,11 @@ def test_runtime_from_env() -> None:
 def test_settings_validate() -> None:
     with pytest.raises(ValueError):
         Settings(http_port=70000)
+
+
+def test_batching_flags() -> None:
+    argv = ["--max-batch-size", "8", "--max-batch-wait-ms", "2.5", "--inline-predict-ms", "5"]
+    settings, _, _ = parse(argv, {"KCR_INLINE_PREDICT_MS": "50"})
+    assert (settings.max_batch_size, settings.max_batch_wait_ms, settings.inline_predict_ms) == (8, 2.5, 5.0)
+    settings, _, _ = parse([], {"KCR_INLINE_PREDICT_MS": "50"})
+    assert settings.inline_predict_ms == 50.0
