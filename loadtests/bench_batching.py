@@ -7,41 +7,15 @@ request, at concurrency 1 and 64: server on core 0, wrk on core 1, interleaved, 
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from loadtests.bench_kserve import LOAD_CORE, ROOT, _ms, start, wrk_script
+from loadtests.bench_kserve import ROOT, run_wrk, start, train_demo_models, wrk_script
 
 BODY = b'{"instances": [[6.8, 2.8, 4.8, 1.4]]}'
-
-
-def wrk(port: int, script: Path, concurrency: int) -> tuple[float, float, float]:
-    out = subprocess.run(
-        [
-            "taskset",
-            "-c",
-            LOAD_CORE,
-            "wrk",
-            "-t1",
-            f"-c{concurrency}",
-            "-d4s",
-            "--latency",
-            "-s",
-            str(script),
-            f"http://127.0.0.1:{port}/v1/models/iris:predict",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
-    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
-    return rps, p50, p99
+PATH = "/v1/models/iris:predict"
 
 
 def main() -> None:
@@ -52,38 +26,28 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="kcr-batching-"))
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "images" / "train_demo_models.py"),
-            "--out",
-            str(work),
-            "--only",
-            "iris-rf",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    train_demo_models(sys.executable, work, "iris-rf")
     script = wrk_script(BODY, work)
     servers = {
         name: start("kcr", work / "iris-rf", "iris", sys.executable, work, extra)[0]
         for name, extra in (("on (default)", ()), ("off (--max-batch-size 1)", ("--max-batch-size", "1")))
     }
-    results: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
+    results: dict[tuple[str, int], list[dict[str, float]]] = {}
     try:
         for rep in range(3):
             order = list(servers.items()) if rep % 2 == 0 else list(reversed(servers.items()))
             for concurrency in (1, 64):
                 for name, server in order:
+                    url = server.url + PATH
                     if rep == 0:
-                        wrk(server.port, script, concurrency)  # warm-up
-                    results.setdefault((name, concurrency), []).append(wrk(server.port, script, concurrency))
+                        run_wrk(url, script, concurrency, 1)  # warm-up
+                    results.setdefault((name, concurrency), []).append(run_wrk(url, script, concurrency, 4))
     finally:
         for server in servers.values():
             server.stop()
     lines = ["| batching | concurrency | req/s | p50 ms | p99 ms |", "|---|---|---|---|---|"]
     for (name, concurrency), runs in sorted(results.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        rps, p50, p99 = (statistics.median(r[i] for r in runs) for i in range(3))
+        rps, p50, p99 = (statistics.median(r[key] for r in runs) for key in ("rps", "p50_ms", "p99_ms"))
         lines.append(f"| {name} | {concurrency} | {rps:.0f} | {p50:.2f} | {p99:.2f} |")
     (args.out / "batching.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -132,6 +132,13 @@ def path_for(protocol: str, name: str) -> str:
     return f"/v1/models/{name}:predict" if protocol == "v1" else f"/v2/models/{name}/infer"
 
 
+def train_demo_models(python: str, out: Path, *names: str) -> None:
+    """``images/train_demo_models.py`` for ``names``: writes ``out/<name>/model.joblib``."""
+    only = [arg for name in names for arg in ("--only", name)]
+    argv = [python, str(ROOT / "images" / "train_demo_models.py"), "--out", str(out), *only]
+    subprocess.run(argv, check=True, capture_output=True)
+
+
 def wrk_script(body: bytes, directory: Path) -> Path:
     script = directory / f"wrk-{abs(hash(body))}.lua"
     escaped = body.decode().replace("\\", "\\\\").replace("'", "\\'")
@@ -260,20 +267,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="kcr-bench-"))
     model_root = work / "models"
-    subprocess.run(
-        [
-            args.python,
-            str(ROOT / "images" / "train_demo_models.py"),
-            "--out",
-            str(model_root),
-            "--only",
-            "iris",
-            "--only",
-            "iris-rf",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    train_demo_models(args.python, model_root, "iris", "iris-rf")
     results: dict[str, Any] = {
         "cells": [],
         "cold_start": {},
