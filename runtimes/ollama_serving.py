@@ -129,7 +129,6 @@ class OllamaServing:
                                 ],
                             )
                         if chunk.done:
-                            await stream.drain()
                             break
                         chunk = await self._next(stream)
                 finally:

@@ -149,20 +149,6 @@ class UpstreamStream:
         self._started = True
         return NativeChunk.from_mapping(item)
 
-    async def drain(self, timeout: float = 1.0) -> None:
-        """Read the body to its end after the final chunk.
-
-        Ollama closes the chunked body right after ``done``; reading that terminator lets httpx put
-        the connection back in its pool. Closing mid-body instead discards it, and every request
-        then pays a new TCP connection (and the upstream's connection set-up) before its first token.
-        """
-        if self._iter is None:
-            return
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(timeout):
-                async for _ in self._iter:
-                    pass
-
     def _fail(self, err: KcrError) -> None:
         if self._on_failure is not None:
             self._on_failure(err)
@@ -193,7 +179,7 @@ class Upstream:
         self.client = ollama.AsyncClient(
             host=host, timeout=httpx.Timeout(read_timeout, connect=connect_timeout), trust_env=False
         )
-        # The client's own httpx client: same host, headers and timeouts for the raw calls.
+        # The client's own httpx client (same host, headers and timeouts), for /api/version.
         self.http: httpx.AsyncClient = self.client._client
         self._timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_read=read_timeout)
         self._session: aiohttp.ClientSession | None = None
@@ -226,6 +212,11 @@ class Upstream:
         HTTP errors and in-stream ``{"error": ...}`` lines raise ``ollama.ResponseError`` (status -1
         for the latter), so ``translate`` sees the same shapes whichever call produced them. Ending
         early (client gone, timeout) closes the connection, which is how Ollama learns to stop.
+
+        Consumers stop at the ``done`` line, before the chunked body's end has been read. Closing
+        then would discard the connection and make every request pay a new one (and Ollama's
+        connection set-up) before its first token, so after ``done`` the end is read first and the
+        connection goes back to the pool.
         """
         body = {k: v for k, v in payload.items() if v is not None}
         body["stream"] = True
@@ -236,6 +227,7 @@ class Upstream:
         response = await self._streaming_session().post(
             path, data=data, headers={"content-type": "application/json"}
         )
+        done = False
         try:
             if response.status >= 400:
                 text = (await response.read()).decode(errors="replace")
@@ -250,10 +242,16 @@ class Upstream:
                 *lines, pending = pending.split(b"\n")
                 for line in lines:
                     if line.strip():
-                        yield _parse_line(line)
+                        chunk = _parse_line(line)
+                        done = chunk.get("done") is True
+                        yield chunk
             if pending.strip():
                 yield _parse_line(pending)
         finally:
+            if done and not response.content.at_eof():
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(END_OF_BODY_TIMEOUT):
+                        await response.content.read()
             if response.content.at_eof():
                 response.release()
             else:
@@ -273,6 +271,8 @@ class Upstream:
 
 
 MAX_LINE_BYTES = 16 * 1024 * 1024
+#: After ``done``, how long to wait for the end of the body before giving up the connection.
+END_OF_BODY_TIMEOUT = 1.0
 # What the official client sends that matters upstream (its user agent, an API key a proxy may need).
 _FORWARDED_HEADERS = {"user-agent", "authorization", "accept"}
 
