@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import anyio
 import orjson
 from pydantic import BaseModel
 from starlette.responses import StreamingResponse
@@ -39,8 +40,9 @@ class EventStreamResponse(StreamingResponse):
     """SSE on plain asyncio, closing its body iterator even if it was never drained.
 
     Starlette's StreamingResponse runs every stream in an anyio task group (a second task watching
-    for the disconnect, a cancel scope); here the watcher is one plain task that cancels the stream
-    when the client goes away, which ends the upstream request through the iterators' ``finally``.
+    for the disconnect, a cancel scope); here the watcher is one plain task that cancels the stream's
+    scope when the client goes away, which ends the upstream request through the iterators'
+    ``finally``.
     """
 
     media_type = "text/event-stream"
@@ -49,31 +51,30 @@ class EventStreamResponse(StreamingResponse):
         super().__init__(content, headers={**SSE_HEADERS, **(headers or {})})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        streaming = asyncio.current_task()
-        assert streaming is not None
         finished = False
+        # An anyio cancel scope rather than ``Task.cancel()``: when the app runs inside someone
+        # else's cancel scope (a test client, middleware) that cancels it as the client goes away,
+        # a native cancel landing in the same loop iteration is folded into theirs, and neither
+        # side could tell whose CancelledError it was (anyio#1214). Nested scopes keep them apart.
+        with anyio.CancelScope() as stream_scope:
 
-        async def watch() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            if not finished:
-                streaming.cancel()
+            async def watch() -> None:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                if not finished:
+                    stream_scope.cancel()  # the client left: nothing more to send, nobody to tell
 
-        watcher = asyncio.ensure_future(watch())
-        try:
-            start = {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
-            await send(start)
-            async for chunk in self.body_iterator:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except asyncio.CancelledError:
-            if watcher.done() and streaming.uncancel() == 0:
-                return  # the client left: nothing more to send, nobody to tell
-            raise
-        finally:
-            finished = True
-            watcher.cancel()
-            await close_quietly(self.body_iterator)
+            watcher = asyncio.ensure_future(watch())
+            try:
+                headers = self.raw_headers
+                await send({"type": "http.response.start", "status": self.status_code, "headers": headers})
+                async for chunk in self.body_iterator:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            finally:
+                finished = True
+                watcher.cancel()
+                await close_quietly(self.body_iterator)
 
 
 async def sse_stream(
