@@ -1,0 +1,292 @@
+"""pandas and the deferred modules (scipy.stats...) stay out of a sklearn server whose model does
+not need them, and come in when one does.
+
+The load checks run the server's own load path (``server.cli.parse`` + ``build_models``) in a fresh
+interpreter, since this test process has imported them all already. The HTTP test reads the real
+server's ``/proc/<pid>/maps``: pandas' and scipy.stats' compiled extensions appear there once they
+are imported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import joblib
+import numpy as np
+import pytest
+from scipy.stats import loguniform
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import RandomizedSearchCV
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import PowerTransformer, QuantileTransformer, StandardScaler
+
+from runtimes.deferred_imports import hidden
+from runtimes.sklearn import DEFERRED_MODULES, deferred_reason, pandas_reason
+from tests.procs import ROOT, ServerProcess
+
+X = np.array([[6.8, 2.8, 4.8, 1.4], [6.0, 3.4, 4.5, 1.6], [5.1, 3.5, 1.4, 0.2], [7.7, 3.0, 6.1, 2.3]])
+FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+
+_LOAD = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    from runtimes.deferred_imports import is_deferred
+    from runtimes.sklearn import DEFERRED_MODULES
+    from server.cli import build_models, parse
+
+    def deferred():
+        return sorted(name for name in DEFERRED_MODULES if is_deferred(name))
+
+    settings, options, runtime = parse(
+        ["serve", "sklearn", "--model-dir", sys.argv[1], "--model-name", "m"], {}
+    )
+    models, _ = build_models(settings, options, runtime)
+    report = {"sklearn": "sklearn" in sys.modules, "after_load": "pandas" in sys.modules}
+    report["deferred_after_load"] = deferred()
+    if sys.argv[2] == "numeric":
+        x = np.array(json.loads(sys.argv[3]))
+        outputs = [o for o in ("predict", "predict_proba") if o in models[0].outputs]
+        report["predictions"] = {o: models[0].predict(x, o).tolist() for o in outputs}
+        report["after_predict"] = "pandas" in sys.modules
+        report["deferred_after_predict"] = deferred()
+    print(json.dumps(report))
+    """
+)
+
+ALL_DEFERRED = sorted(DEFERRED_MODULES)
+
+
+def _load_in_fresh_process(model_dir: Path, kind: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    result = subprocess.run(
+        [sys.executable, "-c", _LOAD, str(model_dir), kind, json.dumps(X.tolist())],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**{k: v for k, v in os.environ.items() if k != "KCR_DEFER_IMPORTS"}, **(env or {})},
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _expected(model_dir: Path) -> dict[str, list[Any]]:
+    model = joblib.load(model_dir / "model.joblib")
+    return {"predict": model.predict(X).tolist(), "predict_proba": model.predict_proba(X).tolist()}
+
+
+@pytest.mark.parametrize("name", ["iris", "iris-rf"])
+def test_numeric_model_loads_and_predicts_without_deferred_modules(model_root: Path, name: str) -> None:
+    report = _load_in_fresh_process(model_root / name, "numeric")
+    assert report.pop("predictions") == _expected(model_root / name)
+    assert report == {
+        "sklearn": True,
+        "after_load": False,
+        "after_predict": False,
+        "deferred_after_load": ALL_DEFERRED,
+        "deferred_after_predict": ALL_DEFERRED,
+    }
+
+
+def test_dataframe_pipeline_gets_pandas_at_load(model_root: Path) -> None:
+    # Pipeline(ColumnTransformer(...), LogisticRegression) fitted on a DataFrame.
+    report = _load_in_fresh_process(model_root / "iris-pipeline", "frame")
+    assert report == {"sklearn": True, "after_load": True, "deferred_after_load": ALL_DEFERRED}
+
+
+def test_deferral_can_be_turned_off(model_root: Path) -> None:
+    # Also shows the deferral is what keeps them out: plain scikit-learn imports them.
+    report = _load_in_fresh_process(model_root / "iris", "numeric", env={"KCR_DEFER_IMPORTS": "false"})
+    assert report.pop("predictions") == _expected(model_root / "iris")
+    assert report == {
+        "sklearn": True,
+        "after_load": True,
+        "after_predict": True,
+        "deferred_after_load": [],
+        "deferred_after_predict": [],
+    }
+
+
+def _fit(estimator: Any, tmp_path: Path, name: str) -> tuple[Path, dict[str, list[Any]]]:
+    x, y = load_iris(return_X_y=True)
+    estimator.fit(x, y)
+    (tmp_path / name).mkdir()
+    joblib.dump(estimator, tmp_path / name / "model.joblib")
+    expected = {"predict": estimator.predict(X).tolist()}
+    if hasattr(estimator, "predict_proba"):
+        expected["predict_proba"] = estimator.predict_proba(X).tolist()
+    return tmp_path / name, expected
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: KNeighborsClassifier(),
+        lambda: make_pipeline(
+            QuantileTransformer(n_quantiles=50, output_distribution="normal"), LogisticRegression()
+        ),
+        lambda: make_pipeline(PowerTransformer(), LogisticRegression()),
+    ],
+    ids=["knn", "quantile-normal", "power"],
+)
+def test_model_using_a_deferred_module_at_predict_gets_it_at_load(
+    tmp_path: Path, make: Callable[[], Any]
+) -> None:
+    model_dir, expected = _fit(make(), tmp_path, "m")
+    report = _load_in_fresh_process(model_dir, "numeric")
+    assert report.pop("predictions") == expected
+    assert report["deferred_after_load"] == [] and report["deferred_after_predict"] == []
+
+
+def test_pickle_holding_scipy_stats_objects_loads(tmp_path: Path) -> None:
+    # RandomizedSearchCV keeps its scipy.stats distributions: unpickling imports
+    # scipy.stats._distn_infrastructure, a submodule of a deferred module, which runs scipy.stats first.
+    search = RandomizedSearchCV(
+        LogisticRegression(max_iter=500), {"C": loguniform(1e-2, 1e2)}, n_iter=3, cv=3, random_state=0
+    )
+    model_dir, expected = _fit(search, tmp_path, "search")
+    report = _load_in_fresh_process(model_dir, "numeric")
+    assert report.pop("predictions") == expected
+    assert "scipy.stats" not in report["deferred_after_load"]
+
+
+def _mapped(server: ServerProcess, package: str) -> bool:
+    return f"/{package}/" in Path(f"/proc/{server.proc.pid}/maps").read_text()
+
+
+def _pandas_mapped(server: ServerProcess) -> bool:
+    return _mapped(server, "pandas")
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs /proc/<pid>/maps")
+def test_numeric_model_serves_dataframe_requests(
+    kcr_factory: Callable[..., ServerProcess], model_root: Path
+) -> None:
+    model = joblib.load(model_root / "iris" / "model.joblib")
+    expected = model.predict(X).tolist()
+    server = kcr_factory("serve", "sklearn", "--model-dir", str(model_root / "iris"), "--model-name", "iris")
+    assert not _pandas_mapped(server)
+    assert not _mapped(server, "scipy/stats") and _mapped(server, "scipy/sparse")  # the probe works
+
+    tensor = {"name": "x", "shape": list(X.shape), "datatype": "FP64", "data": X.ravel().tolist()}
+    response = httpx.post(f"{server.url}/v2/models/iris/infer", json={"inputs": [tensor]})
+    assert response.status_code == 200 and response.json()["outputs"][0]["data"] == expected
+    assert not _pandas_mapped(server) and not _mapped(server, "scipy/stats")
+
+    columns = [
+        {"name": name, "shape": [len(X)], "datatype": "FP64", "data": X[:, i].tolist()}
+        for i, name in enumerate(FEATURES)
+    ]
+    response = httpx.post(
+        f"{server.url}/v2/models/iris/infer",
+        json={"parameters": {"content_type": "pd"}, "inputs": columns},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["outputs"][0]["data"] == expected
+    assert _pandas_mapped(server)
+
+    records = [dict(zip(FEATURES, row, strict=True)) for row in X.tolist()]
+    response = httpx.post(f"{server.url}/v1/models/iris:predict", json={"instances": records})
+    assert response.status_code == 200 and response.json() == {"predictions": expected}
+
+
+def test_pandas_reason() -> None:
+    x, y = load_iris(return_X_y=True, as_frame=True)
+    assert pandas_reason(LogisticRegression(max_iter=500).fit(x.to_numpy(), y)) is None
+    assert pandas_reason(make_pipeline(StandardScaler(), LogisticRegression()).fit(x.to_numpy(), y)) is None
+    assert "feature_names_in_" in (pandas_reason(LogisticRegression(max_iter=500).fit(x, y)) or "")
+    from sklearn.impute import SimpleImputer
+
+    imputed = make_pipeline(SimpleImputer(), LogisticRegression(max_iter=500)).fit(x.to_numpy(), y)
+    assert pandas_reason(imputed) == "it contains a SimpleImputer"
+    scaled = StandardScaler().set_output(transform="pandas").fit(x.to_numpy())
+    assert "set_output" in (pandas_reason(scaled) or "")
+
+
+def test_deferred_reason() -> None:
+    x, y = load_iris(return_X_y=True)
+    assert deferred_reason(LogisticRegression(max_iter=500).fit(x, y)) is None
+    assert deferred_reason(make_pipeline(StandardScaler(), KNeighborsClassifier()).fit(x, y)) == (
+        "it contains a KNeighborsClassifier"
+    )
+
+
+def test_hidden_is_per_thread_and_temporary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "kcr_hidden_probe").mkdir()
+    (tmp_path / "kcr_hidden_probe" / "__init__.py").write_text("")
+    (tmp_path / "kcr_hidden_probe" / "sub.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    other: list[bool] = []
+
+    def import_elsewhere() -> None:
+        import kcr_hidden_probe
+
+        other.append(kcr_hidden_probe is not None)
+
+    try:
+        with hidden("kcr_hidden_probe") as finder:
+            with pytest.raises(ModuleNotFoundError):
+                import kcr_hidden_probe.sub
+            assert "kcr_hidden_probe" not in sys.modules
+            thread = threading.Thread(target=import_elsewhere)
+            thread.start()
+            thread.join()
+        assert other == [True]
+        assert finder is not None and finder.refused == ["kcr_hidden_probe"]
+        assert finder not in sys.meta_path
+        import kcr_hidden_probe.sub  # noqa: F401
+
+        with hidden("kcr_hidden_probe") as nothing:  # already imported: nothing to hide
+            assert nothing is None
+    finally:
+        sys.modules.pop("kcr_hidden_probe.sub", None)
+        sys.modules.pop("kcr_hidden_probe", None)
+
+
+_FORWARDERS = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    from runtimes.deferred_imports import is_deferred
+    from runtimes.sklearn import import_sklearn
+
+    import_sklearn()
+    import sklearn.metrics
+    from sklearn._loss.link import MultinomialLogit
+
+    before = is_deferred("scipy.stats")
+    auc = sklearn.metrics.roc_auc_score([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])  # rankdata
+    link = MultinomialLogit().link(np.array([[0.2, 0.3, 0.5]])).tolist()  # gmean
+    print(json.dumps({"before": before, "after": is_deferred("scipy.stats"), "auc": auc, "link": link}))
+    """
+)
+
+
+def test_names_sklearn_binds_from_scipy_stats_work() -> None:
+    # sklearn's own functions calling the forwarders it bound (``from scipy.stats import rankdata``),
+    # compared with this process, where scipy.stats is a plain import.
+    from sklearn._loss.link import MultinomialLogit
+    from sklearn.metrics import roc_auc_score
+
+    result = subprocess.run(
+        [sys.executable, "-c", _FORWARDERS], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report == {
+        "before": True,
+        "after": False,
+        "auc": roc_auc_score([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]),
+        "link": MultinomialLogit().link(np.array([[0.2, 0.3, 0.5]])).tolist(),
+    }
