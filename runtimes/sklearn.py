@@ -5,7 +5,7 @@ already-decoded arrays or DataFrames. Input the estimator rejects (sklearn raise
 for wrong feature counts, NaNs, unknown categories) becomes ``InvalidInput`` so clients get a 400.
 
 What scikit-learn imports at start-up but a model may never use is not imported until it is used
-(see ``runtimes.deferred_imports``), which takes ~0.4 s off a LogisticRegression server's cold
+(see ``server.deferred_imports``), which takes ~0.4 s off a LogisticRegression server's cold
 start (1.1 -> 0.7 s) and ~50 MB off its RSS (173 -> 123 MB):
 
 - pandas: scikit-learn is imported with pandas hidden; after unpickling, a model trained on a
@@ -33,7 +33,7 @@ from contextlib import nullcontext, suppress
 from pathlib import Path
 from typing import Any, ClassVar
 
-from runtimes.deferred_imports import defer, hidden, is_deferred, load_deferred
+from server.deferred_imports import defer, hidden, is_deferred, load_deferred
 from server.errors import InferenceFailed, InvalidInput, ModelLoadError
 from server.runtime import Kind, ModelMetadata
 from server.settings import Settings

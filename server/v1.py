@@ -11,6 +11,7 @@ from server.auth import require_api_key
 from server.body import read_body
 from server.dataplane import DataPlane
 from server.errors import NotSupported
+from server.health import json_response
 from server.routing import make_route_class
 from server.runtime import PredictiveModel
 
@@ -60,10 +61,11 @@ def build_router() -> APIRouter:
         "/v1/models/{model_name}",
         summary="Model readiness",
         responses=kserve_errors.error_responses(404, 503),
+        response_model=dict[str, object],
     )
-    async def model_ready(model_name: str, request: Request) -> dict[str, object]:
+    async def model_ready(model_name: str, request: Request) -> Response:
         model = request.app.state.registry.get_ready(model_name)
-        return {"name": model.name, "ready": True}
+        return json_response({"name": model.name, "ready": True})
 
     @router.post(
         "/v1/models/{model_name}:predict",

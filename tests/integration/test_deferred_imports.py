@@ -31,8 +31,8 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PowerTransformer, QuantileTransformer, StandardScaler
 
-from runtimes.deferred_imports import hidden
 from runtimes.sklearn import DEFERRED_MODULES, deferred_reason, pandas_reason
+from server.deferred_imports import hidden
 from tests.procs import ROOT, ServerProcess
 
 X = np.array([[6.8, 2.8, 4.8, 1.4], [6.0, 3.4, 4.5, 1.6], [5.1, 3.5, 1.4, 0.2], [7.7, 3.0, 6.1, 2.3]])
@@ -42,7 +42,7 @@ _LOAD = textwrap.dedent(
     """
     import json, sys
     import numpy as np
-    from runtimes.deferred_imports import is_deferred
+    from server.deferred_imports import is_deferred
     from runtimes.sklearn import DEFERRED_MODULES
     from server.cli import build_models, parse
 
@@ -258,7 +258,7 @@ _FORWARDERS = textwrap.dedent(
     """
     import json, sys
     import numpy as np
-    from runtimes.deferred_imports import is_deferred
+    from server.deferred_imports import is_deferred
     from runtimes.sklearn import import_sklearn
 
     import_sklearn()

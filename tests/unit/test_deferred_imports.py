@@ -1,4 +1,4 @@
-"""``runtimes.deferred_imports.defer`` on a throwaway package whose code records when it runs.
+"""``server.deferred_imports.defer`` on a throwaway package whose code records when it runs.
 
 Each test writes its own package (a module is imported once per process) and restores
 ``sys.meta_path`` afterwards, so nothing deferred here outlives the test.
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from runtimes import deferred_imports
-from runtimes.deferred_imports import defer, is_deferred, load_deferred
+from server import deferred_imports
+from server.deferred_imports import defer, is_deferred, load_deferred
 
 _names = count()
 

@@ -58,7 +58,8 @@ class _HidingFinder:
     def find_spec(
         self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None
     ) -> ModuleSpec | None:
-        if fullname.partition(".")[0] in self.names and threading.get_ident() == self.thread_id:
+        hides = any(fullname == name or fullname.startswith(name + ".") for name in self.names)
+        if hides and threading.get_ident() == self.thread_id:
             self.refused.append(fullname)
             raise ModuleNotFoundError(f"No module named {fullname!r} (import deferred)", name=fullname)
         return None  # let the next finder on sys.meta_path find it
@@ -66,7 +67,7 @@ class _HidingFinder:
 
 @contextmanager
 def hidden(*names: str) -> Iterator[_HidingFinder | None]:
-    """Within the block, top-level packages ``names`` that are not yet imported fail to import.
+    """Within the block, modules ``names`` (and their submodules) not yet imported fail to import.
 
     Yields the finder (its ``refused`` lists what was refused), or None when every name was already
     imported and nothing is hidden.
