@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from types import FrameType, ModuleType
 from typing import Any
 
+from server.deferred_imports import defer
 from server.errors import KcrError, ModelLoadError
 from server.settings import Settings
 
@@ -189,13 +190,25 @@ def _uvicorn_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+def _import_uvicorn() -> None:
+    """Import uvicorn without its command line (``uvicorn.main``: click, the supervisors; ~15 ms and
+    ~1.7 MB), which serving from Python never uses. The package's ``__init__`` re-exports
+    ``main``/``run``/``Server`` from it; those names become forwarders until something calls them
+    (``uvicorn.run`` in ``--workers`` mode does). We use ``uvicorn.server.Server`` directly, since a
+    forwarder cannot be subclassed."""
+    defer("uvicorn.main", {"main", "run", "Server"})
+    import uvicorn.config
+    import uvicorn.server  # noqa: F401
+
+
 def serve(settings: Settings, models: Sequence[Any], load_times: dict[str, float] | None = None) -> int:
-    import uvicorn
+    _import_uvicorn()
+    import uvicorn.config
 
     from server.app import create_app
 
     app = create_app(settings, models, load_times)
-    server = _DrainingServer(uvicorn.Config(app, **_uvicorn_options(settings)), app)
+    server = _DrainingServer(uvicorn.config.Config(app, **_uvicorn_options(settings)), app)
     app.state.request_shutdown = lambda: setattr(server, "should_exit", True)
     server.run()
     return 1 if app.state.fatal else 0
@@ -205,9 +218,9 @@ class _DrainingServer:
     """uvicorn.Server that flips readiness to false the moment SIGTERM/SIGINT arrives."""
 
     def __new__(cls, config: Any, app: Any) -> Any:
-        import uvicorn
+        import uvicorn.server
 
-        class Server(uvicorn.Server):
+        class Server(uvicorn.server.Server):
             def handle_exit(self, sig: int, frame: FrameType | None) -> None:
                 if not app.state.draining:
                     logger.info("received %s: draining in-flight requests", signal.Signals(sig).name)

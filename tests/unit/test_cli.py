@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 
 import pytest
 
 from server.cli import parse
 from server.settings import Settings
+from tests.procs import ROOT
 
 
 def test_kserve_sklearnserver_args() -> None:
@@ -59,3 +62,18 @@ def test_batching_flags() -> None:
     assert (settings.max_batch_size, settings.max_batch_wait_ms, settings.inline_predict_ms) == (8, 2.5, 5.0)
     settings, _, _ = parse([], {"KCR_INLINE_PREDICT_MS": "50"})
     assert settings.inline_predict_ms == 50.0
+
+
+def test_serving_imports_uvicorn_without_its_command_line() -> None:
+    # click and uvicorn.main stay out (~1.7 MB); uvicorn.run, re-exported from it, still works.
+    script = (
+        "import sys; from server.cli import _import_uvicorn; _import_uvicorn(); import uvicorn; "
+        "print('click' in sys.modules, callable(uvicorn.run), 'click' in sys.modules, "
+        "uvicorn.server.Server.__name__)"
+    )
+    # The second check reads uvicorn.run without calling it: still deferred.
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "True", "False", "Server"]
