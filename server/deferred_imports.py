@@ -154,8 +154,10 @@ class _DeferredState:
 class _Forwarder:
     """What ``from deferred import name`` binds: calls and attribute reads go to the real object.
 
-    Only for names known to be functions or distribution objects that are called, never to classes
-    (an ``isinstance`` against a forwarder would fail)."""
+    Only for names that are called or read from, never subclassed or used in ``isinstance``, which
+    a forwarder cannot stand in for: functions and distribution objects (scipy.stats), and
+    uvicorn's re-exported ``Server`` class, which this process only uses as
+    ``uvicorn.server.Server``."""
 
     __slots__ = ("_module", "_name")
 
