@@ -290,3 +290,42 @@ def test_names_sklearn_binds_from_scipy_stats_work() -> None:
         "auc": roc_auc_score([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]),
         "link": MultinomialLogit().link(np.array([[0.2, 0.3, 0.5]])).tolist(),
     }
+
+
+def _sweep(mode: str, directory: Path, env: dict[str, str]) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.integration.estimator_sweep", mode, str(directory)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**{k: v for k, v in os.environ.items() if k != "KCR_DEFER_IMPORTS"}, **env},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_every_sklearn_estimator_serves_the_same_with_its_modules_deferred(tmp_path: Path) -> None:
+    # Fitted and asked with plain scikit-learn, then loaded by kcr (deferral on) and asked again,
+    # each in a fresh interpreter; see estimator_sweep's docstring.
+    _sweep("fit", tmp_path, {"KCR_DEFER_IMPORTS": "false"})
+    report = json.loads(_sweep("serve", tmp_path, {}).strip().splitlines()[-1])["models"]
+    index = json.loads((tmp_path / "index.json").read_text())["models"]
+    assert len(report) == len(index) >= 120  # scikit-learn 1.9.1: 142 (134 classes + 8 variants)
+    # Same answers, with nothing a forwarder cannot stand in for on any predict path.
+    assert {name: row for name, row in report.items() if row.get("error") or row["mismatched"]} == {}
+    needing = {e["name"] for e in index if e["needs_deferred"]}
+    assert {"KNeighborsClassifier", "QuantileTransformer-normal"} <= needing
+    # Every other model was loaded and called while none of the modules had run, and ran none:
+    # DEFERRED_AT_PREDICT misses none of the estimators whose predict needs them.
+    plain = [e["name"] for e in index if not (e["needs_deferred"] or e["pickle_names_deferred"])]
+    assert len(plain) >= 100
+    assert {
+        name: report[name]
+        for name in plain
+        if report[name]["ran_before"] or report[name]["ran_by_load"] or report[name]["ran_by_predict"]
+    } == {}
+    # The listed ones got them at load, not in their first request.
+    assert all(report[name]["ran_by_predict"] == [] for name in needing)
+    first = next(e["name"] for e in index if e["needs_deferred"] or e["pickle_names_deferred"])
+    assert first in needing and report[first]["ran_by_load"] == ALL_DEFERRED
