@@ -3,15 +3,16 @@
 ``runtimes.sklearn`` defers scipy.stats, scipy.integrate and parts of numpy (``DEFERRED_MODULES``)
 and binds a few of their names as forwarders. That is only safe while nothing reads those names in
 a way a forwarder cannot stand in for (``isinstance``, subclassing), and ``DEFERRED_AT_PREDICT`` is
-only complete while it names every estimator whose predict/transform uses them. Both depend on
-scikit-learn's internals, so this sweep re-derives them from the installed version:
+only complete while it names every estimator whose predict/transform uses them; likewise
+``PANDAS_AT_PREDICT`` for pandas, which scikit-learn is imported without. All of it depends on
+scikit-learn's internals, so this sweep re-derives it from the installed version:
 
     python -m tests.integration.estimator_sweep fit DIR     # plain sklearn: fit, pickle, expected outputs
     python -m tests.integration.estimator_sweep serve DIR   # kcr's load path, deferral on: JSON report
 
 Run them in separate fresh interpreters (deferral is process-wide). ``serve`` takes the models in
-the order ``fit`` wrote them; models that need the deferred modules go last, so that every other
-model is loaded and called while the modules are still deferred.
+the order ``fit`` wrote them; models that need the deferred modules or pandas go last, so that
+every other model is loaded and called while none of them has run.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def fit(out: Path) -> None:
     from sklearn.pipeline import make_pipeline
     from sklearn.utils import all_estimators
 
-    from runtimes.sklearn import DEFERRED_MODULES, METHODS, deferred_reason
+    from runtimes.sklearn import DEFERRED_MODULES, METHODS, deferred_reason, pandas_reason
 
     X, y = load_iris(return_X_y=True)
     ask = np.array(X_ASK)
@@ -118,10 +119,11 @@ def fit(out: Path) -> None:
                 "needs_deferred": deferred_reason(estimator) is not None,
                 # a pickle that names a deferred module (scipy.stats distributions) runs it on load
                 "pickle_names_deferred": any(module.encode() in pickled for module in DEFERRED_MODULES),
+                "needs_pandas": pandas_reason(estimator) is not None,
             }
         )
-    # Those that run the deferred modules on load go last; see the module docstring.
-    index.sort(key=lambda entry: entry["needs_deferred"] or entry["pickle_names_deferred"])
+    # Those that run the deferred modules or import pandas on load go last; see the module docstring.
+    index.sort(key=lambda e: e["needs_deferred"] or e["pickle_names_deferred"] or e["needs_pandas"])
     (out / "index.json").write_text(json.dumps({"models": index, "skipped": skipped}, indent=1))
 
 
@@ -135,8 +137,10 @@ def serve(out: Path) -> dict[str, Any]:
     import_sklearn()  # as the first model's load would: the deferred modules are now in place
 
     def ran() -> set[str]:
-        """The deferred modules whose code has run (imported and not deferred, or loaded since)."""
-        return {name for name in DEFERRED_MODULES if name in sys.modules and not is_deferred(name)}
+        """The deferred modules whose code has run (imported and not deferred, or loaded since), and
+        pandas once imported (kcr imports scikit-learn with it hidden)."""
+        modules = [*DEFERRED_MODULES, "pandas"]
+        return {name for name in modules if name in sys.modules and not is_deferred(name)}
 
     ask = np.array(X_ASK)
     report: dict[str, Any] = {"models": {}}
