@@ -255,11 +255,19 @@ class LlamaEngine:
         else:
             import llama_cpp
 
-            def criterion(_ids: Any, _logits: Any) -> bool:
+            def count(_ids: Any, logits: Any) -> Any:
+                """Called once per sampled token (the stopping criterion is also called once more
+                after llama-cpp's loop ends, so it cannot count)."""
                 state["samples"] += 1
+                return logits
+
+            def criterion(_ids: Any, _logits: Any) -> bool:
                 if not state["t_first"]:
                     state["t_first"] = time.perf_counter_ns()
-                return stop.is_set()
+                # llama-cpp-python skips its max_tokens check while a multi-byte character is
+                # incomplete (`multibyte_fix`), so it overshoots when the limit falls inside one, by
+                # up to three tokens; Ollama never generates more than num_predict.
+                return stop.is_set() or (job.max_tokens is not None and state["samples"] > job.max_tokens)
 
             sampling = dict(job.sampling)
             if sampling.get("seed") is None:
@@ -270,6 +278,7 @@ class LlamaEngine:
                 stream=True,
                 grammar=grammar,
                 stopping_criteria=llama_cpp.StoppingCriteriaList([criterion]),
+                logits_processor=llama_cpp.LogitsProcessorList([count]),
                 **sampling,
             )
             try:
@@ -289,9 +298,11 @@ class LlamaEngine:
                 return
             finally:
                 gen.close()
-            # llama-cpp calls the criterion once more after the loop ends normally
-            eval_count = max(0, state["samples"] - (1 if finished else 0))
-            if not finished and not stop.is_set():
+            eval_count = state["samples"]
+            if job.max_tokens is not None and eval_count > job.max_tokens:
+                # cut by the criterion above: the last sample was discarded, not generated
+                eval_count, reason, finished = job.max_tokens, "length", True
+            elif not finished and not stop.is_set():
                 reason = "length"
 
         t_end = time.perf_counter_ns()

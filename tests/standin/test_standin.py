@@ -146,6 +146,18 @@ def test_num_predict_length(client):
     assert 0 < r.eval_count <= 5
 
 
+def test_num_predict_holds_inside_a_multibyte_character(client):
+    # Each 🎉 is several tokens. llama-cpp-python alone overshoots max_tokens when it falls inside
+    # one (up to 3 tokens more); Ollama never generates more than num_predict.
+    counts = {}
+    for n in range(2, 10):
+        r = client.chat(
+            MODEL, messages=user("Repeat exactly: 🎉🎉🎉🎉"), options={"num_predict": n, "temperature": 0}
+        )
+        counts[n] = (r.eval_count, r.done_reason)
+    assert counts == {n: (n, "length") for n in range(2, 10)}
+
+
 def test_generate(client):
     g = client.generate(MODEL, prompt="Write one word.", options={"num_predict": 8, "temperature": 0})
     assert g.done and g.eval_count > 0 and g.context
