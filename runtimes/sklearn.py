@@ -44,14 +44,18 @@ METHODS = ("predict", "predict_proba", "decision_function", "transform")
 #: ``false`` (or 0/no/off): import scikit-learn as usual, which imports pandas and scipy.stats at
 #: start-up.
 DEFER_IMPORTS_ENV = "KCR_DEFER_IMPORTS"
-#: Modules imported at start-up by scikit-learn 1.9 (scipy.stats, scipy.integrate) or by the
-#: ``from numpy import *`` in scipy's vendored array_api_compat (numpy's f2py, testing...), that
-#: serving a model rarely uses: each with the names importers bind from it at import time (``from
-#: scipy.stats import gmean``...), all functions or distribution objects that are only called, bound
-#: as forwarders while the module is deferred. Anything else read from one runs it for real.
+#: Modules imported at start-up by scikit-learn 1.9 (scipy.stats, scipy.integrate), by
+#: ``scipy.optimize``'s ``__init__`` (linprog and shgo, which pull in scipy.fft and
+#: scipy.linalg.interpolative: ~15 ms, ~1 MB) or by the ``from numpy import *`` in scipy's vendored
+#: array_api_compat (numpy's f2py, testing...), that serving a model rarely uses: each with the names
+#: importers bind from it at import time (``from scipy.stats import gmean``...), all functions or
+#: distribution objects that are only called, bound as forwarders while the module is deferred.
+#: Anything else read from one runs it for real.
 DEFERRED_MODULES = {
     "scipy.stats": frozenset({"gmean", "rankdata", "spearmanr", "chi2"}),
     "scipy.integrate": frozenset({"trapezoid"}),
+    "scipy.optimize._linprog": frozenset({"linprog", "linprog_verbose_callback"}),
+    "scipy.optimize._shgo": frozenset({"shgo"}),
     "numpy.f2py": frozenset(),
     "numpy.testing": frozenset(),
     "numpy.polynomial": frozenset(),

@@ -268,15 +268,26 @@ _FORWARDERS = textwrap.dedent(
     before = is_deferred("scipy.stats")
     auc = sklearn.metrics.roc_auc_score([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])  # rankdata
     link = MultinomialLogit().link(np.array([[0.2, 0.3, 0.5]])).tolist()  # gmean
-    print(json.dumps({"before": before, "after": is_deferred("scipy.stats"), "auc": auc, "link": link}))
+    report = {"before": before, "after": is_deferred("scipy.stats"), "auc": auc, "link": link}
+
+    from sklearn.linear_model import QuantileRegressor
+    import scipy.optimize
+
+    report["before_linprog"] = is_deferred("scipy.optimize._linprog")
+    x, y = np.arange(8.0).reshape(-1, 1), np.array([0.0, 1, 1, 3, 4, 4, 6, 8])
+    report["quantile"] = QuantileRegressor(alpha=0.0).fit(x, y).coef_.round(6).tolist()  # linprog
+    report["shgo"] = round(float(scipy.optimize.shgo(lambda v: (v[0] - 1) ** 2, [(-3, 3)]).x[0]), 6)
+    print(json.dumps(report))
     """
 )
 
 
-def test_names_sklearn_binds_from_scipy_stats_work() -> None:
-    # sklearn's own functions calling the forwarders it bound (``from scipy.stats import rankdata``),
-    # compared with this process, where scipy.stats is a plain import.
+def test_names_bound_from_deferred_modules_work() -> None:
+    # sklearn's own functions calling the forwarders it bound (``from scipy.stats import rankdata``,
+    # ``from scipy.optimize import linprog``), and scipy.optimize's own ``shgo``, compared with this
+    # process, where they are plain imports.
     from sklearn._loss.link import MultinomialLogit
+    from sklearn.linear_model import QuantileRegressor
     from sklearn.metrics import roc_auc_score
 
     result = subprocess.run(
@@ -284,11 +295,15 @@ def test_names_sklearn_binds_from_scipy_stats_work() -> None:
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
+    x, y = np.arange(8.0).reshape(-1, 1), np.array([0.0, 1, 1, 3, 4, 4, 6, 8])
     assert report == {
         "before": True,
         "after": False,
         "auc": roc_auc_score([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]),
         "link": MultinomialLogit().link(np.array([[0.2, 0.3, 0.5]])).tolist(),
+        "before_linprog": True,
+        "quantile": QuantileRegressor(alpha=0.0).fit(x, y).coef_.round(6).tolist(),
+        "shgo": 1.0,
     }
 
 
