@@ -62,6 +62,12 @@ def _variants() -> list[tuple[str, Any]]:
     ]
 
 
+def runs_deferred_code(entry: dict[str, Any]) -> bool:
+    """Whether serving this ``index.json`` entry is expected to run a deferred module or pandas:
+    kcr's own lists say so, or its pickle names a deferred module (loading it runs that module)."""
+    return entry["needs_deferred"] or entry["pickle_names_deferred"] or entry["needs_pandas"]
+
+
 def fit(out: Path) -> None:
     import joblib
     import numpy as np
@@ -122,8 +128,7 @@ def fit(out: Path) -> None:
                 "needs_pandas": pandas_reason(estimator) is not None,
             }
         )
-    # Those that run the deferred modules or import pandas on load go last; see the module docstring.
-    index.sort(key=lambda e: e["needs_deferred"] or e["pickle_names_deferred"] or e["needs_pandas"])
+    index.sort(key=runs_deferred_code)  # those last; see the module docstring
     (out / "index.json").write_text(json.dumps({"models": index, "skipped": skipped}, indent=1))
 
 

@@ -33,6 +33,7 @@ from sklearn.preprocessing import PowerTransformer, QuantileTransformer, Standar
 
 from runtimes.sklearn import DEFERRED_MODULES, deferred_reason, pandas_reason
 from server.deferred_imports import hidden
+from tests.integration.estimator_sweep import runs_deferred_code
 from tests.procs import ROOT, ServerProcess
 
 X = np.array([[6.8, 2.8, 4.8, 1.4], [6.0, 3.4, 4.5, 1.6], [5.1, 3.5, 1.4, 0.2], [7.7, 3.0, 6.1, 2.3]])
@@ -68,6 +69,11 @@ _LOAD = textwrap.dedent(
 ALL_DEFERRED = sorted(DEFERRED_MODULES)
 
 
+def _fresh_env(env: dict[str, str]) -> dict[str, str]:
+    """This process's environment without a ``KCR_DEFER_IMPORTS`` of the caller's, plus ``env``."""
+    return {**{k: v for k, v in os.environ.items() if k != "KCR_DEFER_IMPORTS"}, **env}
+
+
 def _load_in_fresh_process(model_dir: Path, kind: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     result = subprocess.run(
         [sys.executable, "-c", _LOAD, str(model_dir), kind, json.dumps(X.tolist())],
@@ -75,7 +81,7 @@ def _load_in_fresh_process(model_dir: Path, kind: str, env: dict[str, str] | Non
         capture_output=True,
         text=True,
         timeout=60,
-        env={**{k: v for k, v in os.environ.items() if k != "KCR_DEFER_IMPORTS"}, **(env or {})},
+        env=_fresh_env(env or {}),
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -314,7 +320,7 @@ def _sweep(mode: str, directory: Path, env: dict[str, str]) -> str:
         capture_output=True,
         text=True,
         timeout=600,
-        env={**{k: v for k, v in os.environ.items() if k != "KCR_DEFER_IMPORTS"}, **env},
+        env=_fresh_env(env),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
@@ -333,11 +339,7 @@ def test_every_sklearn_estimator_serves_the_same_with_its_modules_deferred(tmp_p
     assert {"KNeighborsClassifier", "QuantileTransformer-normal", "SimpleImputer"} <= needing
     # Every other model was loaded and called while none of the modules (nor pandas) had run, and
     # ran none: DEFERRED_AT_PREDICT and PANDAS_AT_PREDICT miss no estimator whose predict needs them.
-    plain = [
-        e["name"]
-        for e in index
-        if not (e["needs_deferred"] or e["pickle_names_deferred"] or e["needs_pandas"])
-    ]
+    plain = [e["name"] for e in index if not runs_deferred_code(e)]
     assert len(plain) >= 100
     assert {
         name: report[name]
