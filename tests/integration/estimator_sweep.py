@@ -9,16 +9,20 @@ scikit-learn's internals, so this sweep re-derives it from the installed version
 
     python -m tests.integration.estimator_sweep fit DIR     # plain sklearn: fit, pickle, expected outputs
     python -m tests.integration.estimator_sweep serve DIR   # kcr's load path, deferral on: JSON report
+    python -m tests.integration.estimator_sweep first DIR   # the same, each model loaded first
 
 Run them in separate fresh interpreters (deferral is process-wide). ``serve`` takes the models in
 the order ``fit`` wrote them; models that need the deferred modules or pandas go last, so that
-every other model is loaded and called while none of them has run.
+every other model is loaded and called while none of them has run. ``first`` loads each model in
+its own process forked before any model was loaded: scikit-learn's subpackages import lazily
+(``lazy_exports``), so each pickle imports them in its own order, which must work for all.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -132,40 +136,49 @@ def fit(out: Path) -> None:
     (out / "index.json").write_text(json.dumps({"models": index, "skipped": skipped}, indent=1))
 
 
-def serve(out: Path) -> dict[str, Any]:
-    """Load each model through ``SklearnModel`` (deferral on), ask it ``X_ASK``, compare."""
-    import numpy as np
+class _Probe:
+    """Loads one model of the sweep through ``SklearnModel`` (deferral on), asks it ``X_ASK`` and
+    compares with what plain scikit-learn answered at fit time."""
 
-    from runtimes.sklearn import DEFERRED_MODULES, SklearnModel, import_sklearn
-    from server.deferred_imports import is_deferred
+    def __init__(self, out: Path) -> None:
+        import numpy as np
 
-    import_sklearn()  # as the first model's load would: the deferred modules are now in place
+        from runtimes.sklearn import import_sklearn
 
+        import_sklearn()  # as the first model's load would: the deferred modules are now in place
+        self.out = out
+        self.ask = np.array(X_ASK)
+
+    @staticmethod
     def ran() -> set[str]:
         """The deferred modules whose code has run (imported and not deferred, or loaded since), and
         pandas once imported (kcr imports scikit-learn with it hidden)."""
+        from runtimes.sklearn import DEFERRED_MODULES
+        from server.deferred_imports import is_deferred
+
         modules = [*DEFERRED_MODULES, "pandas"]
         return {name for name in modules if name in sys.modules and not is_deferred(name)}
 
-    ask = np.array(X_ASK)
-    report: dict[str, Any] = {"models": {}}
-    for entry in json.loads((out / "index.json").read_text())["models"]:
+    def row(self, entry: dict[str, Any]) -> dict[str, Any]:
+        import numpy as np
+
+        from runtimes.sklearn import SklearnModel
+
         name = entry["name"]
-        before = ran()
-        model = SklearnModel(name, out / entry["file"])
+        before = self.ran()
+        model = SklearnModel(name, self.out / entry["file"])
         row: dict[str, Any] = {"ran_before": sorted(before)}
         try:
             asyncio.run(model.load())
         except Exception as exc:
             row["error"] = f"load: {type(exc).__name__}: {exc}"
-            report["models"][name] = row
-            continue
-        after_load = ran()
-        expected = dict(np.load(out / f"{name}.npz", allow_pickle=False))
+            return row
+        after_load = self.ran()
+        expected = dict(np.load(self.out / f"{name}.npz", allow_pickle=False))
         mismatched: list[str] = []
         for method, want in expected.items():
             try:
-                got = np.asarray(model.predict(ask, method))
+                got = np.asarray(model.predict(self.ask, method))
             except Exception as exc:
                 mismatched.append(f"{method}: {type(exc).__name__}: {exc}")
                 continue
@@ -178,10 +191,46 @@ def serve(out: Path) -> dict[str, Any]:
                 mismatched.append(f"{method}: differs")
         row.update(
             ran_by_load=sorted(after_load - before),
-            ran_by_predict=sorted(ran() - after_load),
+            ran_by_predict=sorted(self.ran() - after_load),
             mismatched=mismatched,
+            sklearn_modules=sum(1 for module in sys.modules if module.startswith("sklearn.")),
         )
-        report["models"][name] = row
+        return row
+
+
+def _entries(out: Path) -> list[dict[str, Any]]:
+    return json.loads((out / "index.json").read_text())["models"]
+
+
+def serve(out: Path) -> dict[str, Any]:
+    """Every model, one after another, in this one process."""
+    probe = _Probe(out)
+    return {"models": {entry["name"]: probe.row(entry) for entry in _entries(out)}}
+
+
+def first(out: Path) -> dict[str, Any]:
+    """Every model as the first one a server loads: each in a process forked right after
+    ``import_sklearn``, so its pickle meets scikit-learn's subpackages not yet imported (they bind
+    their names lazily, ``lazy_exports``) and imports them in its own order."""
+    probe = _Probe(out)
+    report: dict[str, Any] = {"models": {}}
+    for entry in _entries(out):
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report and leave without running the parent's clean-up
+            os.close(read)
+            try:
+                row = probe.row(entry)
+            except BaseException as exc:
+                row = {"error": f"{type(exc).__name__}: {exc}"}
+            with os.fdopen(write, "w") as pipe:
+                pipe.write(json.dumps(row))
+            os._exit(0)
+        os.close(write)
+        with os.fdopen(read) as pipe:
+            text = pipe.read()
+        _, status = os.waitpid(pid, 0)
+        report["models"][entry["name"]] = json.loads(text) if text else {"error": f"child status {status}"}
     return report
 
 
@@ -190,7 +239,7 @@ def main(argv: list[str]) -> None:
     if mode == "fit":
         fit(out)
     else:
-        print(json.dumps(serve(out)))
+        print(json.dumps({"serve": serve, "first": first}[mode](out)))
 
 
 if __name__ == "__main__":
