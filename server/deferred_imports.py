@@ -357,7 +357,10 @@ class _LazyExportsLoader:
         module.__dict__["__kcr_exports__"] = exports
         if names_all is not None:
             module.__all__ = names_all
-        module.__loader__ = self.real  # for anything that asks the loader, e.g. for the source
+        # For everything that asks the loader (importlib.resources' reader, inspect's source...).
+        module.__loader__ = self.real
+        if module.__spec__ is not None:
+            module.__spec__.loader = self.real
 
 
 class _LazyExportsFinder:
@@ -383,7 +386,7 @@ class _LazyExportsFinder:
         except (AttributeError, ImportError, OSError):
             source = None
         plan = export_plan(source, fullname) if source else None
-        if plan is None:
+        if plan is None or not plan.exports:  # nothing to bind later: nothing to gain
             self.eager.append(fullname)
             return None
         self.lazy.append(fullname)

@@ -6,6 +6,7 @@ laid out like scikit-learn's, and restores ``sys.meta_path`` afterwards.
 
 from __future__ import annotations
 
+import importlib.resources
 import sys
 import threading
 import types
@@ -65,6 +66,8 @@ def make(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[
             "pure/_b.py": _B,
             "pure/_c.py": _C,
             "pure/_d.py": _D,
+            "pure/data.txt": "resource",
+            "empty/__init__.py": '"""Nothing to re-export."""\n',
             "impure/__init__.py": _IMPURE_INIT,
             "impure/_e.py": _E,
             "cycle/__init__.py": _CYCLE_INIT,
@@ -109,6 +112,16 @@ def test_a_name_imports_only_the_submodule_it_comes_from(make: Callable[[], str]
     assert {"A", "Bee", "C", "_a", "_d", "helper"} <= set(dir(pure))
 
 
+def test_the_package_keeps_its_real_loader(make: Callable[[], str]) -> None:
+    # importlib.resources reads data files through the loader (sklearn.datasets' load_iris does).
+    top = make()
+    lazy_exports(top)
+    pure = _import(f"{top}.pure")
+    assert importlib.resources.files(pure).joinpath("data.txt").read_text() == "resource"
+    assert pure.__spec__.loader is pure.__loader__ and hasattr(pure.__loader__, "get_source")
+    assert _ran() == []
+
+
 def test_from_imports_and_star_imports(make: Callable[[], str]) -> None:
     top = make()
     lazy_exports(top)
@@ -126,6 +139,8 @@ def test_a_package_that_does_more_runs_as_written(make: Callable[[], str]) -> No
     impure = _import(f"{top}.impure")
     assert impure.READY and _ran() == [f"{top}.impure", f"{top}.impure._e"]
     assert finder.eager == [f"{top}.impure"] and type(impure) is types.ModuleType
+    _import(f"{top}.empty")  # nothing to bind later: left as it is
+    assert finder.eager[-1] == f"{top}.empty" and type(sys.modules[f"{top}.empty"]) is types.ModuleType
 
 
 def test_an_import_cycle_is_an_import_error_not_a_hang(make: Callable[[], str]) -> None:
