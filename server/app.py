@@ -115,7 +115,23 @@ def create_app(
     # cold start, ~1.5 MB that stays). Ours never are; with pydantic.v1 hidden the answer is the same.
     with hidden("pydantic.v1"):
         _include_routers(app, registry, settings, metrics)
+        _resolve_included_routes(app.router.routes)
     return app
+
+
+def _resolve_included_routes(routes: Sequence[Any]) -> None:
+    """FastAPI (0.165) resolves an included router's routes when the first request reaches it: the
+    readiness probe, then paid ~15 ms for it, mostly importing pydantic.v1 to ask whether the
+    routes' types are v1 models. Resolved here, that happens before serving, with pydantic.v1
+    hidden. ``effective_candidates`` is FastAPI's private API: if it goes away, routes resolve
+    lazily as before."""
+    for route in routes:
+        resolve = getattr(route, "effective_candidates", None)
+        if callable(resolve):
+            _resolve_included_routes(resolve())
+            low_priority = getattr(route, "effective_low_priority_routes", None)
+            if callable(low_priority):
+                low_priority()
 
 
 def _include_routers(app: FastAPI, registry: ModelRegistry, settings: Settings, metrics: Metrics) -> None:
