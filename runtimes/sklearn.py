@@ -12,13 +12,14 @@ start (1.1 -> 0.66 s) and ~60 MB off its RSS (173 -> 110 MB):
   DataFrame or holding a step that uses pandas at predict time gets it during load. A plain numeric
   model serves without pandas until a request needs a DataFrame (v1 records, v2 ``content_type:
   pd``): the codec imports it then.
-- ``DEFERRED_MODULES`` (scipy.stats...): deferred for the whole process, they run on first use; a
-  model holding a step that uses one at predict time gets them during load.
+- ``DEFERRED_MODULES`` (scipy.stats, scipy.special, scipy.linalg...): deferred for the whole
+  process, they run on first use; a model holding a step that uses one at predict time gets them
+  during load (``DEFERRED_AT_PREDICT``, and ``warm_up``: each output called once on a row of zeros).
 - scikit-learn's subpackages (``sklearn.linear_model``, ``sklearn.ensemble``...) bind the names
   they re-export when first read: unpickling a LogisticRegression imports ``_logistic`` and what
   it needs, not every linear model, model selection and metric (``lazy_exports``).
 
-``KCR_DEFER_IMPORTS=false`` turns both off.
+``KCR_DEFER_IMPORTS=false`` turns all of it off (and the warm-up).
 """
 
 from __future__ import annotations
@@ -53,15 +54,57 @@ DEFER_IMPORTS_ENV = "KCR_DEFER_IMPORTS"
 #: array_api_compat (numpy's f2py, testing...), that serving a model rarely uses: each with the names
 #: importers bind from it at import time (``from scipy.stats import gmean``...), all functions or
 #: distribution objects that are only called, bound as forwarders while the module is deferred.
-#: Anything else read from one runs it for real. scipy.optimize itself (~30 ms): the linear models,
-#: GLMs and ``sklearn.utils.optimize`` bind it as a module and call it only when fitting; estimators
-#: that import names from it (PCA, NMF, Lars... ``from scipy.optimize import minimize``) run it when
-#: their pickle is loaded, as plain scikit-learn would at start-up.
+#: Anything else read from one runs it for real.
+#:
+#: Then what a LogisticRegression's pickle reaches but its predict never uses (~100 ms together):
+#: scipy.optimize (bound as a module by the linear models, GLMs and ``sklearn.utils.optimize``,
+#: called when fitting), scipy.linalg and scipy.sparse.linalg (``sklearn.utils.fixes``,
+#: ``extmath``, ``linear_model._base``), scipy.special (~30 ms; ``sklearn._loss``, the scorers'
+#: cluster metrics, whose compiled module cimports it, so those are deferred too) and liblinear's
+#: ``sklearn.svm._base``. Estimators that import other names from these, or whose compiled code
+#: cimports them (trees: scipy.special; SVMs: scipy.linalg's BLAS), run them while their pickle
+#: loads, as plain scikit-learn would at start-up; a model whose predict uses one gets it from
+#: ``warm_up`` while loading.
 DEFERRED_MODULES = {
     "scipy.stats": frozenset({"gmean", "rankdata", "spearmanr", "chi2"}),
     "scipy.integrate": frozenset({"trapezoid"}),
     "scipy.optimize": frozenset(),
     "sklearn.utils.optimize": frozenset({"_check_optimize_result", "_newton_cg"}),
+    # every name scikit-learn 1.9 imports from it; all functions (ufuncs), only ever called
+    "scipy.special": frozenset(
+        {
+            "betaln",
+            "binom",
+            "boxcox",
+            "comb",
+            "digamma",
+            "erf",
+            "expit",
+            "gamma",
+            "gammainc",
+            "gammaln",
+            "inv_boxcox",
+            "kv",
+            "logsumexp",
+            "xlogy",
+        }
+    ),
+    "scipy.linalg": frozenset(),
+    "scipy.sparse.linalg": frozenset({"lsqr", "LinearOperator", "cg"}),
+    "sklearn.svm._base": frozenset({"_fit_liblinear"}),
+    "sklearn.metrics.cluster._supervised": frozenset(
+        {
+            "adjusted_mutual_info_score",
+            "adjusted_rand_score",
+            "completeness_score",
+            "fowlkes_mallows_score",
+            "homogeneity_score",
+            "mutual_info_score",
+            "normalized_mutual_info_score",
+            "rand_score",
+            "v_measure_score",
+        }
+    ),
     "scipy.optimize._linprog": frozenset({"linprog", "linprog_verbose_callback"}),
     "scipy.optimize._shgo": frozenset({"shgo"}),
     "numpy.f2py": frozenset(),
@@ -243,6 +286,40 @@ def _holds(estimator: Any, class_names: frozenset[str]) -> str | None:
     return None
 
 
+#: Widest model ``warm_up`` runs: a row of zeros this wide is still a negligible predict.
+WARM_UP_MAX_FEATURES = 10_000
+
+
+def warm_up(estimator: Any) -> list[str]:
+    """Call each output method once on a row of zeros, so that what a model's predict path reads
+    from a deferred module runs now, before the server is ready, rather than in its first request:
+    a binary LogisticRegression's ``predict_proba`` calls ``scipy.special.expit``, a multiclass
+    one does not. Complements ``DEFERRED_AT_PREDICT``, which also covers models that reject zeros
+    (PowerTransformer with Box-Cox). Only for numeric models (``n_features_in_``, no feature
+    names); a method that fails on zeros is skipped. Returns the methods that answered."""
+    import numpy as np
+
+    width = getattr(estimator, "n_features_in_", None)
+    if not isinstance(width, int | np.integer) or not 0 < width <= WARM_UP_MAX_FEATURES:
+        return []
+    if getattr(estimator, "feature_names_in_", None) is not None:
+        return []
+    row = np.zeros((1, int(width)))
+    answered = []
+    for method in METHODS:
+        call = getattr(estimator, method, None)
+        if not callable(call):
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                call(row)
+        except Exception:  # e.g. unknown category, Box-Cox of zero: the first request pays instead
+            continue
+        answered.append(method)
+    return answered
+
+
 def deferred_reason(estimator: Any) -> str | None:
     """Why serving ``estimator`` needs the deferred modules at predict time, or None."""
     name = _holds(estimator, DEFERRED_AT_PREDICT)
@@ -337,6 +414,8 @@ class SklearnModel:
                 # Not installed: requests needing it fail as they always did; predict may not.
                 with suppress(ImportError):
                     import pandas  # noqa: F401
+        if any(is_deferred(name) for name in DEFERRED_MODULES):
+            warm_up(estimator)
         return estimator
 
     async def unload(self) -> None:

@@ -156,12 +156,13 @@ class _DeferredState:
 
 
 class _Forwarder:
-    """What ``from deferred import name`` binds: calls and attribute reads go to the real object.
+    """What ``from deferred import name`` binds: calls, attribute reads, ``isinstance``/``issubclass``
+    checks against it, subclassing it (PEP 560's ``__mro_entries__``), copying and pickling it all
+    go to the real object, running the module first if it has not run yet.
 
-    Only for names that are called or read from, never subclassed or used in ``isinstance``, which
-    a forwarder cannot stand in for: functions and distribution objects (scipy.stats), and
-    uvicorn's re-exported ``Server`` class, which this process only uses as
-    ``uvicorn.server.Server``."""
+    What it cannot stand in for: an identity test (``x is name``, ``type(x) is name``) and an
+    ``except name:`` clause, which need the real object. So only functions and classes that are
+    used as above are bound (``DEFERRED_MODULES``), never exception classes."""
 
     __slots__ = ("_module", "_name")
 
@@ -181,8 +182,31 @@ class _Forwarder:
     def __getattr__(self, attr: str) -> Any:
         return getattr(self._target(), attr)
 
+    def __instancecheck__(self, obj: Any) -> bool:
+        return isinstance(obj, self._target())
+
+    def __subclasscheck__(self, cls: type) -> bool:
+        return issubclass(cls, self._target())
+
+    def __mro_entries__(self, bases: tuple[Any, ...]) -> tuple[Any, ...]:
+        return (self._target(),)
+
+    def __copy__(self) -> Any:
+        return self._target()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return self._target()  # as deepcopy treats functions and classes: the object itself
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_resolve, (self._module.__name__, self._name))
+
     def __repr__(self) -> str:
         return f"<deferred {self._module.__name__}.{self._name}>"
+
+
+def _resolve(module: str, name: str) -> Any:
+    """What a pickled forwarder unpickles to: the real object."""
+    return getattr(importlib.import_module(module), name)
 
 
 class _DeferringFinder:

@@ -72,9 +72,19 @@ def runs_deferred_code(entry: dict[str, Any]) -> bool:
     return entry["needs_deferred"] or entry["pickle_names_deferred"] or entry["needs_pandas"]
 
 
+def _is_classifier(estimator: Any) -> bool:
+    from sklearn.base import is_classifier
+
+    try:
+        return is_classifier(estimator)
+    except AttributeError:  # a meta-estimator whose default sub-estimator is None has no tags
+        return False
+
+
 def fit(out: Path) -> None:
     import joblib
     import numpy as np
+    from sklearn.base import clone
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -94,9 +104,13 @@ def fit(out: Path) -> None:
             except TypeError:  # meta-estimators that need an estimator argument
                 continue
     candidates += _variants()
+    # Every classifier again on a two-class target: binary models take other predict paths
+    # (``expit`` rather than ``softmax`` in predict_proba, one decision column...).
+    candidates += [(f"{name}-binary", clone(e)) for name, e in candidates if _is_classifier(e)]
     index: list[dict[str, Any]] = []
     skipped: list[str] = []
     for name, estimator in candidates:
+        target = (y == 2).astype(int) if name.endswith("-binary") else y
         if not callable(getattr(estimator, "predict", None)):
             # kcr serves only models with a predict method (as KServe's sklearnserver): a transformer
             # is served as the first step of a pipeline, whose predict runs its transform.
@@ -104,7 +118,7 @@ def fit(out: Path) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                estimator.fit(X, y)
+                estimator.fit(X, target)
             except Exception:  # needs other data (text, positive labels, graphs...) or arguments
                 skipped.append(name)
                 continue

@@ -6,12 +6,15 @@ Each test writes its own package (a module is imported once per process) and res
 
 from __future__ import annotations
 
+import copy
+import pickle
 import sys
 import threading
 import types
 from collections.abc import Callable, Iterator
 from itertools import count
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,7 +31,9 @@ time.sleep({sleep})
 VALUE = 42
 def twice(x):
     return 2 * x
-__all__ = ["VALUE", "twice"]
+class Base:
+    pass
+__all__ = ["VALUE", "twice", "Base"]
 """
 # Reads its parent at import time: fails unless the parent's code ran first.
 _SUB = """
@@ -151,3 +156,29 @@ def test_load_deferred_and_already_imported(package: Callable[..., str]) -> None
     __import__(other)
     defer(other)  # already imported: nothing to defer
     assert not is_deferred(other) and _ran() == [name, other]
+
+
+def test_forwarders_stand_in_for_classes_in_checks_subclasses_copies(package: Callable[..., str]) -> None:
+    name = package()
+    defer(name, bound={"twice", "Base"})
+    namespace: dict[str, Any] = {}
+    exec(f"from {name} import Base, twice", namespace)
+    base, twice = namespace["Base"], namespace["twice"]
+    assert _ran() == []
+
+    class Sub(base):  # PEP 560: the real class becomes the base, which runs the module
+        pass
+
+    real = sys.modules[name].Base
+    assert _ran() == [name] and Sub.__mro__[1] is real
+    assert isinstance(Sub(), base) and issubclass(Sub, base) and not isinstance(1, base)
+    assert copy.copy(twice) is copy.deepcopy(twice) is sys.modules[name].twice
+    assert pickle.loads(pickle.dumps(base)) is real
+
+
+def test_isinstance_against_a_forwarder_runs_the_module(package: Callable[..., str]) -> None:
+    name = package()
+    defer(name, bound={"Base"})
+    namespace: dict[str, Any] = {}
+    exec(f"from {name} import Base", namespace)
+    assert not isinstance(object(), namespace["Base"]) and _ran() == [name]
