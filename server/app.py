@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
 from starlette.types import ASGIApp
 
@@ -134,8 +134,20 @@ def _resolve_included_routes(routes: Sequence[Any]) -> None:
                 low_priority()
 
 
+def _adopt_routes(app: FastAPI, router: APIRouter) -> None:
+    """What ``app.include_router(router)`` does for a router included without a prefix or other
+    options and without event handlers or lifespan, as ours (health, v1, v2): its routes, built
+    complete by the router (route class, tags, dependencies), join the app's own, as ``@app.get``
+    routes do. FastAPI 0.165 would otherwise build each included route a second time, for the
+    include: ~15 ms of cold start for our 16 routes."""
+    if router.on_startup or router.on_shutdown:
+        app.include_router(router)
+        return
+    app.router.routes.extend(router.routes)
+
+
 def _include_routers(app: FastAPI, registry: ModelRegistry, settings: Settings, metrics: Metrics) -> None:
-    app.include_router(health.build_router())
+    _adopt_routes(app, health.build_router())
     kinds = {m.kind for m in registry}
     if "predictive" in kinds or not kinds:
         from server import v1, v2
@@ -143,9 +155,9 @@ def _include_routers(app: FastAPI, registry: ModelRegistry, settings: Settings, 
 
         app.state.dataplane = DataPlane(settings, registry, metrics)
 
-        app.include_router(v1.build_router())
+        _adopt_routes(app, v1.build_router())
         v2_router = v2.build_router()
-        app.include_router(v2_router)
+        _adopt_routes(app, v2_router)
         _add_openapi_models(app, v2_router.openapi_models)
     if "generative" in kinds:
         from server import openai
