@@ -120,11 +120,12 @@ def create_app(
 
 
 def _resolve_included_routes(routes: Sequence[Any]) -> None:
-    """FastAPI (0.165) resolves an included router's routes when the first request reaches it: the
-    readiness probe, then paid ~15 ms for it, mostly importing pydantic.v1 to ask whether the
-    routes' types are v1 models. Resolved here, that happens before serving, with pydantic.v1
-    hidden. ``effective_candidates`` is FastAPI's private API: if it goes away, routes resolve
-    lazily as before."""
+    """FastAPI (0.165) resolves an included router's routes when the first request reaches them,
+    importing pydantic.v1 then to ask whether their types are v1 models (~15 ms and ~1.5 MB in
+    that request; it was the readiness probe, before health, v1 and v2 were adopted instead of
+    included). Resolved here, for the routers still included (the OpenAI routes, mounted under
+    two prefixes), that happens before serving, with pydantic.v1 hidden. ``effective_candidates``
+    is FastAPI's private API: if it goes away, routes resolve lazily as before."""
     for route in routes:
         resolve = getattr(route, "effective_candidates", None)
         if callable(resolve):
@@ -140,7 +141,11 @@ def _adopt_routes(app: FastAPI, router: APIRouter) -> None:
     complete by the router (route class, tags, dependencies), join the app's own, as ``@app.get``
     routes do. FastAPI 0.165 would otherwise build each included route a second time, for the
     include: ~15 ms of cold start for our 16 routes."""
-    if router.on_startup or router.on_shutdown:
+    if (
+        router.on_startup
+        or router.on_shutdown
+        or type(router.lifespan_context).__name__ != "_DefaultLifespan"
+    ):
         app.include_router(router)
         return
     app.router.routes.extend(router.routes)
