@@ -6,12 +6,8 @@ router (mounted at ``/openai/v1`` and ``/v1``) for generative ones; health and m
 
 from __future__ import annotations
 
-import asyncio
-import gc
 import logging
-import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -19,102 +15,42 @@ from pydantic import BaseModel
 from starlette.types import ASGIApp
 
 from server import health
-from server.access_log import AccessLog
 from server.deferred_imports import hidden
-from server.errors import ModelLoadError
 from server.fastpath import FastPredictPath
-from server.metrics import Metrics
+from server.lifecycle import lifespan
 from server.middleware import RequestContextMiddleware
-from server.registry import ModelRegistry
 from server.runtime import Model
 from server.settings import Settings
+from server.state import ServerState, build_state
 
 logger = logging.getLogger("kcr.server")
-
-
-async def load_model(model: Model, metrics: Metrics) -> None:
-    """Load one model, recording how long it took."""
-    start = time.perf_counter()
-    await model.load()
-    elapsed = time.perf_counter() - start
-    metrics.model_load.labels(model.name).set(elapsed)
-    logger.info("model %s loaded in %.3fs", model.name, elapsed)
-
-
-async def _load_or_stop(app: FastAPI, model: Model, metrics: Metrics) -> None:
-    """Background load; a model that can never load ends the process rather than leaving a server
-    that is live but never ready."""
-    try:
-        await load_model(model, metrics)
-    except ModelLoadError as exc:
-        logger.error("%s", exc)
-        app.state.fatal = str(exc)
-        app.state.request_shutdown()
 
 
 def create_app(
     settings: Settings, models: Sequence[Model], load_times: dict[str, float] | None = None
 ) -> FastAPI:
-    """``load_times``: seconds each model took when the CLI loaded it before binding."""
-    registry = ModelRegistry(models)
-    metrics = Metrics()
-    for name, seconds in (load_times or {}).items():
-        metrics.model_load.labels(name).set(seconds)
-    background: set[asyncio.Task[None]] = set()
+    """The whole app, lifespan and outer layers included, for in-process use (tests, ``--no-fast-path``,
+    the OpenAI facade). ``load_times``: seconds each model took when the CLI loaded it before binding."""
+    return create_fastapi(build_state(settings, models, load_times))
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Fast loads normally happen in the CLI before binding; this covers in-process use.
-        for model in registry:
-            if model.load_before_serving and not model.ready:
-                await load_model(model, metrics)
-        for model in registry:
-            if not model.load_before_serving:
-                task = asyncio.create_task(_load_or_stop(app, model, metrics), name=f"load-{model.name}")
-                background.add(task)
-                task.add_done_callback(background.discard)
-        for model in registry:
-            metrics.model_ready.labels(model.name).set_function(lambda m=model: float(m.ready))
-        # Everything imported and loaded so far lives as long as the process: move it out of the
-        # collector's reach, so full collections stay short (they caused the p99 tail under load).
-        # No gc.collect() first: over ~1M objects of numpy/scipy/sklearn it costs 60-90 ms of cold
-        # start, to free well under 1 MB. The CLI keeps the collector off until here (see cli.main).
-        gc.freeze()
-        gc.enable()
-        try:
-            yield
-        finally:
-            app.state.draining = True
-            if app.state.access_log is not None:
-                app.state.access_log.flush()
-            for task in list(background):
-                task.cancel()
-            for model in registry:
-                try:
-                    await model.unload()
-                except Exception:
-                    logger.exception("unloading model %s failed", model.name)
 
+def create_fastapi(state: ServerState, *, behind_front: bool = False) -> FastAPI:
+    """FastAPI over ``state``. ``behind_front``: built by ``server.front``, which already runs the
+    lifespan and the outer layers (request context, fast paths) and answers the probes itself."""
     app = KcrApp(
         title="kserve-custom-runtime",
         summary="KServe v1/v2 and OpenAI-compatible model server",
         version=_version(),
-        lifespan=lifespan,
+        lifespan=None if behind_front else (lambda app: lifespan(state)),
         redoc_url=None,
     )
-    app.state.settings = settings
-    app.state.registry = registry
-    app.state.metrics = metrics
-    app.state.draining = False
-    app.state.access_log = AccessLog() if settings.access_log and AccessLog.wanted() else None
-    app.state.fatal = None
-    #: Replaced by the CLI with "tell uvicorn to exit"; in-process users get a no-op.
-    app.state.request_shutdown = lambda: None
+    app.state = state  # type: ignore[assignment]
+    app.outer_layers = not behind_front
 
     # For every route, FastAPI imports pydantic.v1 to ask whether its types are v1 models (~15 ms of
     # cold start, ~1.5 MB that stays). Ours never are; with pydantic.v1 hidden the answer is the same.
     with hidden("pydantic.v1"):
-        _include_routers(app, registry, settings, metrics)
+        _include_routers(app, state)
         _resolve_included_routes(app.router.routes)
     return app
 
@@ -151,20 +87,16 @@ def _adopt_routes(app: FastAPI, router: APIRouter) -> None:
     app.router.routes.extend(router.routes)
 
 
-def _include_routers(app: FastAPI, registry: ModelRegistry, settings: Settings, metrics: Metrics) -> None:
+def _include_routers(app: FastAPI, state: ServerState) -> None:
     _adopt_routes(app, health.build_router())
-    kinds = {m.kind for m in registry}
-    if "predictive" in kinds or not kinds:
+    if state.dataplane is not None:
         from server import v1, v2
-        from server.dataplane import DataPlane
-
-        app.state.dataplane = DataPlane(settings, registry, metrics)
 
         _adopt_routes(app, v1.build_router())
         v2_router = v2.build_router()
         _adopt_routes(app, v2_router)
         _add_openapi_models(app, v2_router.openapi_models)
-    if "generative" in kinds:
+    if state.registry.of_kind("generative"):
         from server import openai
 
         openai.include(app)
@@ -172,12 +104,17 @@ def _include_routers(app: FastAPI, registry: ModelRegistry, settings: Settings, 
 
 class KcrApp(FastAPI):
     """FastAPI with our outermost layers in front of its own middleware stack: request context (ids,
-    counters, access log), then the pure-ASGI fast paths for predict/infer and chat/completions."""
+    counters, access log), then the pure-ASGI fast paths for predict/infer and chat/completions.
+    Without ``outer_layers`` (behind ``server.front``, which has its own) FastAPI's stack alone."""
+
+    outer_layers = True
 
     def build_middleware_stack(self) -> ASGIApp:
         inner = super().build_middleware_stack()
+        if not self.outer_layers:
+            return inner
         state = self.state
-        if state.settings.fast_path and hasattr(state, "dataplane"):
+        if state.settings.fast_path and state.dataplane is not None:
             inner = FastPredictPath(inner, state)
         if state.settings.fast_path and hasattr(state, "openai_generate"):
             from server.openai_fastpath import FastChatPath

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hmac
 
-from fastapi import Request
-
 from server.errors import Unauthorized
 
 
@@ -38,8 +36,3 @@ def check_api_key(keys: tuple[str, ...], authorization: str | None) -> None:
         raise Unauthorized("Missing API key: send it as 'Authorization: Bearer <key>'.")
     if not key_matches(token, keys):
         raise Unauthorized("Incorrect API key provided.")
-
-
-async def require_api_key(request: Request) -> None:
-    """FastAPI dependency for protected routes; health, readiness and metrics do not use it."""
-    check_api_key(request.app.state.settings.api_keys, request.headers.get("authorization"))

@@ -205,9 +205,9 @@ def serve(settings: Settings, models: Sequence[Any], load_times: dict[str, float
     _import_uvicorn()
     import uvicorn.config
 
-    from server.app import create_app
+    from server.front import create_server
 
-    app = create_app(settings, models, load_times)
+    app = create_server(settings, models, load_times)
     server = _DrainingServer(uvicorn.config.Config(app, **_uvicorn_options(settings)), app)
     app.state.request_shutdown = lambda: setattr(server, "should_exit", True)
     server.run()
@@ -250,11 +250,11 @@ def _serve_workers(settings: Settings, options: argparse.Namespace) -> int:
 
 def worker_app() -> Any:
     from runtimes import load_runtime
-    from server.app import create_app
+    from server.front import create_server
 
     payload = json.loads(os.environ[_WORKER_ENV])
     settings = Settings(**payload["settings"])
     _configure_logging(settings.log_level)
     runtime = load_runtime(settings.runtime)
     # Called inside the worker's running event loop: the app's lifespan loads the models.
-    return create_app(settings, runtime.build(settings, argparse.Namespace(**payload["options"])))
+    return create_server(settings, runtime.build(settings, argparse.Namespace(**payload["options"])))

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from server import v1_handlers, v2_handlers
 from server.auth import check_api_key
 from server.errors import KcrError, PayloadTooLarge
 from server.kserve_errors import error_parts
@@ -49,9 +50,6 @@ class FastPredictPath:
         await self.app(scope, receive, send)
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send, name: str, v2: bool) -> None:
-        from server import v1 as v1_protocol
-        from server import v2 as v2_protocol
-
         state = self.state
         headers: dict[bytes, bytes] = dict(scope["headers"])
         try:
@@ -62,7 +60,7 @@ class FastPredictPath:
             body = await read_body(receive, headers.get(b"content-length"), state.settings.max_body_bytes)
             if v2:
                 header_len = headers.get(b"inference-header-content-length")
-                payload, json_len = await v2_protocol.infer_v2(
+                payload, json_len = await v2_handlers.infer_v2(
                     state.dataplane,
                     model,
                     body,
@@ -70,7 +68,7 @@ class FastPredictPath:
                     headers.get(b"content-type", b"").decode("latin-1"),
                 )
                 if json_len is not None:
-                    await _respond(
+                    await respond(
                         send,
                         200,
                         payload,
@@ -81,8 +79,8 @@ class FastPredictPath:
                     )
                     return
             else:
-                payload = await v1_protocol.predict_v1(state.dataplane, model, body)
-            await _respond(send, 200, payload, _JSON_HEADERS)
+                payload = await v1_handlers.predict_v1(state.dataplane, model, body)
+            await respond(send, 200, payload, _JSON_HEADERS)
         except ClientGone:
             return
         except Exception as exc:
@@ -96,7 +94,7 @@ class FastPredictPath:
             response_headers = list(_JSON_HEADERS)
             for key, value in (extra or {}).items():
                 response_headers.append((key.encode(), value.encode()))
-            await _respond(send, status, orjson.dumps({"error": message}), response_headers)
+            await respond(send, status, orjson.dumps({"error": message}), response_headers)
 
 
 async def read_body(receive: Receive, declared: bytes | None, limit: int) -> bytes:
@@ -119,7 +117,7 @@ async def read_body(receive: Receive, declared: bytes | None, limit: int) -> byt
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def _respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+async def respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
     await send(
         {
             "type": "http.response.start",

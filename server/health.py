@@ -1,7 +1,7 @@
-"""Liveness, readiness and metrics: always mounted, never behind an API key.
+"""Liveness, readiness and metrics routes: always mounted, never behind an API key.
 
-Readiness means every model is loaded and answering and the server is not draining for shutdown;
-KServe's ``/v2/health/ready`` says true whenever the process answers, which lets traffic in too early.
+The answers come from ``server.probes``, which ``server.front`` also serves from before FastAPI is
+imported; these routes document them and serve them when the front is not in use.
 """
 
 from __future__ import annotations
@@ -9,14 +9,8 @@ from __future__ import annotations
 import orjson
 from fastapi import APIRouter, Request, Response
 
-from server import kserve_errors
-from server.errors import ServerNotReady
+from server import kserve_errors, probes
 from server.routing import make_route_class
-
-
-def server_ready(request: Request) -> bool:
-    state = request.app.state
-    return not state.draining and state.registry.all_ready()
 
 
 def json_response(payload: dict[str, object]) -> Response:
@@ -30,13 +24,13 @@ def build_router() -> APIRouter:
 
     @router.get("/", summary="Liveness (KServe v1)", response_model=dict[str, str])
     async def live_v1() -> Response:
-        return json_response({"status": "alive"})
+        return json_response(probes.LIVE_V1)
 
     @router.get(
         "/v2/health/live", summary="Liveness (Open Inference Protocol)", response_model=dict[str, bool]
     )
     async def live_v2() -> Response:
-        return json_response({"live": True})
+        return json_response(probes.LIVE_V2)
 
     @router.get(
         "/v2/health/ready",
@@ -45,9 +39,7 @@ def build_router() -> APIRouter:
         response_model=dict[str, bool],
     )
     async def ready_v2(request: Request) -> Response:
-        if not server_ready(request):
-            raise ServerNotReady()
-        return json_response({"ready": True})
+        return json_response(probes.server_ready(request.app.state))
 
     @router.get(
         "/v2/models/{model_name}/ready",
@@ -56,12 +48,11 @@ def build_router() -> APIRouter:
         response_model=dict[str, object],
     )
     async def model_ready_v2(model_name: str, request: Request) -> Response:
-        model = request.app.state.registry.get_ready(model_name)
-        return json_response({"name": model.name, "ready": True})
+        return json_response(probes.model_ready(request.app.state, model_name))
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics(request: Request) -> Response:
-        body, content_type = request.app.state.metrics.render(request.headers.get("accept"))
+        body, content_type = probes.metrics(request.app.state, request.headers.get("accept"))
         return Response(body, media_type=content_type)
 
     return router

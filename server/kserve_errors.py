@@ -6,13 +6,16 @@ wrong, we answer 400 (see "Differences from KServe" in the README); messages kee
 
 from __future__ import annotations
 
+import sys
+from typing import TYPE_CHECKING, Any
+
 import orjson
-from fastapi import Request, Response
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
-from starlette.exceptions import HTTPException
 
 from server import errors
+
+if TYPE_CHECKING:
+    from fastapi import Request, Response
 
 _STATUS: dict[type[errors.KcrError], int] = {
     errors.InvalidInput: 400,
@@ -39,6 +42,8 @@ def status_of(exc: errors.KcrError) -> int:
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    from fastapi import Response
+
     return Response(
         orjson.dumps({"error": message}),
         status_code=status,
@@ -47,7 +52,7 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
     )
 
 
-def _validation_message(exc: RequestValidationError) -> str:
+def _validation_message(exc: Any) -> str:
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
@@ -61,9 +66,13 @@ def error_parts(exc: Exception) -> tuple[int, str, dict[str, str] | None]:
         retry_after = getattr(exc, "retry_after", None)
         headers = {"retry-after": str(retry_after)} if retry_after is not None else None
         return status_of(exc), exc.message, headers
-    if isinstance(exc, RequestValidationError):
+    # FastAPI's and Starlette's own exceptions, asked only once they are imported: the fast paths
+    # call this before FastAPI is (see server.front), and then nothing can raise them.
+    fastapi_exceptions = sys.modules.get("fastapi.exceptions")
+    if fastapi_exceptions is not None and isinstance(exc, fastapi_exceptions.RequestValidationError):
         return 400, _validation_message(exc), None
-    if isinstance(exc, HTTPException):
+    starlette_exceptions = sys.modules.get("starlette.exceptions")
+    if starlette_exceptions is not None and isinstance(exc, starlette_exceptions.HTTPException):
         return exc.status_code, str(exc.detail), dict(exc.headers or {})
     # KServe's generic template, but without closing the connection.
     return 500, f"{type(exc).__name__} : {exc}", None

@@ -24,12 +24,11 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.types import Message
 
-from server.auth import require_api_key
 from server.errors import ModelNotFound, ModelNotReady, PayloadTooLarge, UpstreamError
 from server.openai_errors import error_body, render
 from server.openai_metrics import OpenAIMetrics
 from server.openai_types import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
-from server.routing import make_route_class
+from server.routing import make_route_class, require_api_key
 from server.runtime import GenerativeModel
 from server.sse import EventStreamResponse, sse_stream
 

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
+from server.auth import check_api_key
 from server.errors import KcrError
 
 logger = logging.getLogger("kcr.server")
@@ -46,3 +47,8 @@ def make_route_class(render: Renderer) -> type[APIRoute]:
             return guarded
 
     return ProtocolRoute
+
+
+async def require_api_key(request: Request) -> None:
+    """FastAPI dependency for protected routes; health, readiness and metrics do not use it."""
+    check_api_key(request.app.state.settings.api_keys, request.headers.get("authorization"))

@@ -1,19 +1,16 @@
-"""KServe v1 protocol: ``/v1/models``, readiness, ``:predict`` and ``:explain``."""
+"""KServe v1 REST routes: ``/v1/models``, readiness, ``:predict`` and ``:explain`` (the prediction
+itself is ``server.v1_handlers``)."""
 
 from __future__ import annotations
 
-import time
-
 from fastapi import APIRouter, Depends, Request, Response
 
-from server import codec, kserve_errors
-from server.auth import require_api_key
+from server import kserve_errors, probes
 from server.body import read_body
-from server.dataplane import DataPlane
 from server.errors import NotSupported
 from server.health import json_response
-from server.routing import make_route_class
-from server.runtime import PredictiveModel
+from server.routing import make_route_class, require_api_key
+from server.v1_handlers import predict_v1
 
 _JSON = "application/json"
 
@@ -35,21 +32,6 @@ PREDICT_BODY = {
 ERROR_RESPONSES = kserve_errors.error_responses(400, 401, 404, 413, 503)
 
 
-async def predict_v1(dataplane: DataPlane, model: PredictiveModel, body: bytes) -> bytes:
-    """v1 body in, v1 body out; raises ``server.errors`` types."""
-    metrics, name = dataplane.metrics, model.name
-    start = time.perf_counter()
-    try:
-        x = codec.decode_v1(codec.v1_instances(codec.parse_json(body)), dataplane.settings.max_elements)
-    finally:
-        metrics.preprocess.labels(name).observe(time.perf_counter() - start)
-    result = await dataplane.predict(model, x, model.default_output)
-    start = time.perf_counter()
-    payload = codec.encode_v1(result)
-    metrics.postprocess.labels(name).observe(time.perf_counter() - start)
-    return payload
-
-
 def build_router() -> APIRouter:
     router = APIRouter(route_class=make_route_class(kserve_errors.render), tags=["KServe v1"])
 
@@ -64,8 +46,7 @@ def build_router() -> APIRouter:
         response_model=dict[str, object],
     )
     async def model_ready(model_name: str, request: Request) -> Response:
-        model = request.app.state.registry.get_ready(model_name)
-        return json_response({"name": model.name, "ready": True})
+        return json_response(probes.model_ready(request.app.state, model_name))
 
     @router.post(
         "/v1/models/{model_name}:predict",

@@ -4,8 +4,9 @@ Positive and negative cases (schemathesis' default modes). For every response: n
 KServe's documented answer for ``:explain`` without an explainer), no hang (10 s per request), every
 4xx/5xx in its protocol's error shape (v1/v2/health ``{"error": str}``, OpenAI routes
 ``{"error": {message, type, param, code}}``), every SSE stream well formed. Path parameters are
-replaced by a served model name in most cases so the fuzzer gets past the 404. The two hot routes are
-sent to two apps, fast path on and off, which must answer the same status and body.
+replaced by a served model name in most cases so the fuzzer gets past the 404. Every route goes to
+the serving front (``server.front``: probes and the fast path before FastAPI); the two hot routes also
+go to FastAPI alone (fast path off), which must answer the same status and body.
 
 ``KCR_FUZZ_SCALE`` scales the number of examples (default 1: about 10,000 requests in total).
 """
