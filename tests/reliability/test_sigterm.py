@@ -13,7 +13,10 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -147,6 +150,26 @@ def test_streaming_chat_completes_during_drain(slow_fake: FakeOllama) -> None:
     print(f"stream finished and process exited {took:.2f}s after SIGTERM")
 
 
+@asynccontextmanager
+async def asgi_lifespan(app: Any) -> AsyncIterator[None]:
+    """Startup and shutdown as uvicorn drives them, through ASGI lifespan messages: the serving front
+    runs the lifespan itself, so there is no FastAPI router to ask."""
+    import asyncio
+
+    to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+    task = asyncio.create_task(app(scope, to_app.get, from_app.put))
+    await to_app.put({"type": "lifespan.startup"})
+    assert (await from_app.get())["type"] == "lifespan.startup.complete"
+    try:
+        yield
+    finally:
+        await to_app.put({"type": "lifespan.shutdown"})
+        assert (await from_app.get())["type"] == "lifespan.shutdown.complete"
+        await task
+
+
 def test_readiness_flips_in_the_signal_handler(model_root: Path) -> None:
     """Over HTTP readiness cannot be asked once the listener is closed (it closes at once), so this
     checks the ordering in process: the SIGTERM handler itself makes /v2/health/ready answer 503."""
@@ -166,7 +189,7 @@ def test_readiness_flips_in_the_signal_handler(model_root: Path) -> None:
             return (await client.get("/v2/health/ready")).status_code
 
     async def scenario() -> tuple[int, int]:
-        async with app.router.lifespan_context(app):
+        async with asgi_lifespan(app):
             before = await ready()
             server.handle_exit(signal.SIGTERM, None)
             return before, await ready()
