@@ -13,7 +13,7 @@ demo: setup models
 	@scripts/demo.sh $(PORT) $(MODELS)/iris
 
 setup:
-	@scripts/bootstrap.sh sklearn
+	@scripts/bootstrap.sh sklearn,pandas
 
 setup-test:
 	@scripts/bootstrap.sh test

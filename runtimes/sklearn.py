@@ -33,7 +33,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
-from contextlib import nullcontext, suppress
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -391,6 +391,11 @@ class SklearnModel:
                 estimator = joblib.load(path)
         except PermissionError as exc:
             raise ModelLoadError(f"Cannot read model file {path}: {exc.strerror}") from None
+        except ModuleNotFoundError as exc:
+            hint = ""
+            if exc.name == "pandas":
+                hint = " (pip install 'kserve-custom-runtime[sklearn,pandas]'; the kcr-sklearn image has it)"
+            raise ModelLoadError(f"Cannot load model file {path}: ModuleNotFoundError: {exc}{hint}") from None
         except Exception as exc:
             raise ModelLoadError(
                 f"Cannot load model file {path}: {type(exc).__name__}: {exc}".replace("\n", " ")
@@ -411,9 +416,17 @@ class SklearnModel:
             if reason:
                 # Now, rather than in the first request (~0.2 s), and before the app's gc.freeze().
                 logger.debug("model %s needs pandas: %s", self.name, reason)
-                # Not installed: requests needing it fail as they always did; predict may not.
-                with suppress(ImportError):
+                try:
                     import pandas  # noqa: F401
+                except ModuleNotFoundError:
+                    # Numeric requests still work (scikit-learn warns that X has no feature names);
+                    # records and content_type "pd" are answered 501 (see server.codec).
+                    logger.warning(
+                        "model %s looks like it wants pandas (%s), which is not installed: "
+                        "only numeric requests will work",
+                        self.name,
+                        reason,
+                    )
         if any(is_deferred(name) for name in DEFERRED_MODULES):
             warm_up(estimator)
         return estimator

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Creates .venv with the project installed. Usage: scripts/bootstrap.sh [extras]   (default: sklearn)
+# Creates .venv with the project installed. Usage: scripts/bootstrap.sh [extras]   (default: sklearn,pandas)
 # On a fresh Debian machine it installs what pip cannot: python3-venv, and for the test extra the
 # compiler and cmake that llama-cpp-python needs (its wheel is built once and cached).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-extras=${1:-sklearn}
+extras=${1:-sklearn,pandas}
 PY=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 

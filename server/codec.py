@@ -2,7 +2,9 @@
 
 Every decoding failure raises ``InvalidInput`` with a message that names the offending field, so the
 routers can answer 400 instead of letting numpy's or sklearn's exception become a 500. pandas is
-imported only when a request actually needs a DataFrame, which keeps it off the cold-start path.
+imported only when a request actually needs a DataFrame, which keeps it off the cold-start path; it
+is an optional dependency (the ``pandas`` extra, in the image), and without it those requests get a
+501 that says how to add it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
-from server.errors import InvalidInput, PayloadTooLarge
+from server.errors import InvalidInput, NotSupported, PayloadTooLarge
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,8 +81,23 @@ def v1_instances(body: Any) -> list[Any]:
     return instances
 
 
+def pandas_for(what: str) -> Any:
+    """The pandas module, or 501 naming what needed it: pandas is the ``pandas`` extra, not a
+    dependency of the numeric install (see the README, "Install")."""
+    try:
+        import pandas
+    except ModuleNotFoundError as exc:
+        if exc.name != "pandas":
+            raise
+        raise NotSupported(
+            f"{what} need pandas, which this server was installed without: "
+            "pip install 'kserve-custom-runtime[sklearn,pandas]' (the kcr-sklearn image has it)"
+        ) from None
+    return pandas
+
+
 def _record_frame(instance: dict[str, Any]) -> pd.DataFrame:
-    import pandas as pd
+    pd = pandas_for("Records (instances that are JSON objects)")
 
     # A dict of scalars is one row; a dict of lists is columns (both shapes clients send).
     if any(isinstance(v, list) for v in instance.values()):
@@ -95,7 +112,7 @@ def decode_v1(instances: list[Any], max_elements: int = DEFAULT_MAX_ELEMENTS) ->
     """Instances → ndarray, DataFrame (records, with column names) or list of str."""
     first = instances[0]
     if isinstance(first, dict) or (isinstance(first, list) and first and isinstance(first[0], dict)):
-        import pandas as pd
+        pd = pandas_for("Records (instances that are JSON objects)")
 
         if all(isinstance(i, dict) and not any(isinstance(v, list) for v in i.values()) for i in instances):
             # Flat records: one DataFrame in one call (one frame per record is quadratic-ish: 50,000
@@ -297,7 +314,7 @@ def tensor_raw(array: np.ndarray) -> bytes:
 
 def frame_from_inputs(columns: list[tuple[str, np.ndarray]]) -> pd.DataFrame:
     """``parameters.content_type == "pd"``: every input is a column named after it (KServe)."""
-    import pandas as pd
+    pd = pandas_for('Requests with parameters.content_type "pd"')
 
     data = {}
     length = None
