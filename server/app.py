@@ -16,7 +16,6 @@ from starlette.types import ASGIApp
 
 from server import health
 from server.deferred_imports import hidden
-from server.fastpath import FastPredictPath
 from server.lifecycle import lifespan
 from server.middleware import RequestContextMiddleware
 from server.runtime import Model
@@ -115,6 +114,8 @@ class KcrApp(FastAPI):
             return inner
         state = self.state
         if state.settings.fast_path and state.dataplane is not None:
+            from server.fastpath import FastPredictPath  # needs numpy: predictive runtimes only
+
             inner = FastPredictPath(inner, state)
         if state.settings.fast_path and hasattr(state, "openai_generate"):
             from server.openai_fastpath import FastChatPath

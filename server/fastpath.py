@@ -16,17 +16,14 @@ import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server import v1_handlers, v2_handlers
+from server.asgi_io import ClientGone, read_body, respond
 from server.auth import check_api_key
-from server.errors import KcrError, PayloadTooLarge
+from server.errors import KcrError
 from server.kserve_errors import error_parts
 
 logger = logging.getLogger("kcr.server")
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
-
-
-class ClientGone(Exception):
-    """The client disconnected before its body arrived: nothing to answer."""
 
 
 class FastPredictPath:
@@ -95,34 +92,3 @@ class FastPredictPath:
             for key, value in (extra or {}).items():
                 response_headers.append((key.encode(), value.encode()))
             await respond(send, status, orjson.dumps({"error": message}), response_headers)
-
-
-async def read_body(receive: Receive, declared: bytes | None, limit: int) -> bytes:
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"Request body of {int(declared)} bytes exceeds the limit of {limit} bytes")
-    chunks: list[bytes] = []
-    total = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone()
-        chunk = message.get("body", b"")
-        if chunk:
-            total += len(chunk)
-            if total > limit:
-                raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes")
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-async def respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [*headers, (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

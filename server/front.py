@@ -30,7 +30,7 @@ import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server import probes
-from server.fastpath import FastPredictPath, respond
+from server.asgi_io import respond
 from server.kserve_errors import error_parts
 from server.lifecycle import lifespan
 from server.middleware import RequestContextMiddleware
@@ -60,6 +60,9 @@ class ServingFront:
         self.state = state
         self.fastapi: ASGIApp | None = None
         self._built: asyncio.Future[ASGIApp] | None = None
+        # Here, not at the top: the predict path needs numpy, which the facade's install lacks.
+        from server.fastpath import FastPredictPath
+
         self._app = RequestContextMiddleware(
             FastPredictPath(self._answer, state), metrics=state.metrics, access_log=state.access_log
         )

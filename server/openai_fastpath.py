@@ -22,9 +22,9 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from server.asgi_io import ClientGone, read_body
 from server.auth import check_api_key
 from server.errors import KcrError, PayloadTooLarge
-from server.fastpath import ClientGone, read_body
 from server.openai import PREFIXES, count_response, render_counted
 from server.openai_types import ChatCompletionRequest, CompletionRequest
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,28 +19,12 @@ import joblib
 import pytest
 
 from tests.procs import ServerProcess, start_kcr
-
-_NO_PANDAS = textwrap.dedent(
-    """
-    import sys
-
-    class NoPandas:
-        def find_spec(self, name, path=None, target=None):
-            if name == "pandas" or name.startswith("pandas."):
-                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-            return None
-
-    sys.meta_path.insert(0, NoPandas())
-    """
-)
+from tests.uninstalled import uninstalled_env
 
 
 @pytest.fixture(scope="module")
 def no_pandas_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    site = tmp_path_factory.mktemp("no-pandas")
-    (site / "sitecustomize.py").write_text(_NO_PANDAS)
-    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
-    return {"PYTHONPATH": path}
+    return uninstalled_env(tmp_path_factory.mktemp("no-pandas"), "pandas")
 
 
 def test_the_blocker_makes_pandas_look_uninstalled(no_pandas_env: dict[str, str]) -> None:
