@@ -9,9 +9,6 @@ every runtime); this catches it in the Python suite, without podman.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import httpx
@@ -20,7 +17,7 @@ import pytest
 
 from tests.openai.fake_ollama import FakeOllama
 from tests.procs import ServerProcess, start_kcr
-from tests.uninstalled import uninstalled_env
+from tests.uninstalled import missing_in_child, uninstalled_env
 
 CHAT_MODEL = "smollm2:135m"
 PREDICTIVE_STACK = ("numpy", "scipy", "sklearn", "joblib", "pandas")
@@ -47,17 +44,7 @@ def facade(fake_ollama: FakeOllama, facade_only_env: dict[str, str]) -> Iterator
 
 
 def test_the_hook_makes_the_predictive_stack_look_uninstalled(facade_only_env: dict[str, str]) -> None:
-    probe = (
-        "import importlib\n"
-        f"for name in {PREDICTIVE_STACK!r}:\n"
-        "    try:\n"
-        "        importlib.import_module(name)\n"
-        "    except ModuleNotFoundError as e:\n"
-        "        print(e.name)\n"
-    )
-    env = {**os.environ, **facade_only_env}
-    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
-    assert out.stdout.split() == list(PREDICTIVE_STACK), out.stderr
+    assert missing_in_child(facade_only_env, *PREDICTIVE_STACK, "pydantic") == list(PREDICTIVE_STACK)
 
 
 def test_facade_serves_the_openai_sdk_without_the_predictive_stack(facade: ServerProcess) -> None:

@@ -9,8 +9,6 @@ installed (``ModuleNotFoundError`` with ``name == "pandas"``), through a ``sitec
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +17,7 @@ import joblib
 import pytest
 
 from tests.procs import ServerProcess, start_kcr
-from tests.uninstalled import uninstalled_env
+from tests.uninstalled import missing_in_child, uninstalled_env
 
 
 @pytest.fixture(scope="module")
@@ -28,13 +26,7 @@ def no_pandas_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def test_the_blocker_makes_pandas_look_uninstalled(no_pandas_env: dict[str, str]) -> None:
-    import subprocess
-
-    probe = "import sys\ntry:\n    import pandas\nexcept ModuleNotFoundError as e:\n    print(e.name)"
-    out = subprocess.run(
-        [sys.executable, "-c", probe], env={**os.environ, **no_pandas_env}, capture_output=True, text=True
-    )
-    assert out.stdout.strip() == "pandas", out.stderr
+    assert missing_in_child(no_pandas_env, "pandas", "numpy") == ["pandas"]
 
 
 def _serve(model_dir: Path, name: str, env: dict[str, str], **kw: object) -> ServerProcess:
