@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from server.deferred_imports import defer, hidden, is_deferred, lazy_exports, load_deferred
-from server.errors import InferenceFailed, InvalidInput, ModelLoadError
+from server.errors import PANDAS_INSTALL, InferenceFailed, InvalidInput, ModelLoadError
 from server.runtime import Kind, ModelMetadata
 from server.settings import Settings
 
@@ -394,7 +394,7 @@ class SklearnModel:
         except ModuleNotFoundError as exc:
             hint = ""
             if exc.name == "pandas":
-                hint = " (pip install 'kserve-custom-runtime[sklearn,pandas]'; the kcr-sklearn image has it)"
+                hint = f"; {PANDAS_INSTALL}"
             raise ModelLoadError(f"Cannot load model file {path}: ModuleNotFoundError: {exc}{hint}") from None
         except Exception as exc:
             raise ModelLoadError(

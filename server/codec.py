@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
-from server.errors import InvalidInput, NotSupported, PayloadTooLarge
+from server.errors import PANDAS_INSTALL, InvalidInput, NotSupported, PayloadTooLarge
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -89,10 +89,8 @@ def pandas_for(what: str) -> Any:
     except ModuleNotFoundError as exc:
         if exc.name != "pandas":
             raise
-        raise NotSupported(
-            f"{what} need pandas, which this server was installed without: "
-            "pip install 'kserve-custom-runtime[sklearn,pandas]' (the kcr-sklearn image has it)"
-        ) from None
+        message = f"{what} need pandas, which this server was installed without: {PANDAS_INSTALL}"
+        raise NotSupported(message) from None
     return pandas
 
 

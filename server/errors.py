@@ -7,6 +7,10 @@ of the wire, and lets one failure render as KServe's ``{"error": ...}`` or OpenA
 
 from __future__ import annotations
 
+#: How to get pandas (an optional extra), for every error about it missing: requests that need a
+#: DataFrame (``server.codec``) and pickles that need it (``runtimes.sklearn``).
+PANDAS_INSTALL = "pip install 'kserve-custom-runtime[sklearn,pandas]' (the kcr-sklearn image has it)"
+
 
 class KcrError(Exception):
     """Base class: ``message`` is what the client is shown, verbatim."""
