@@ -30,7 +30,7 @@ from server.errors import (
 from server.openai_types import (
     ModelCard,
 )
-from server.runtime import ModelMetadata
+from server.model import ModelMetadata
 from server.settings import Settings
 
 logger = logging.getLogger("kcr.ollama")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib.util
 import json
 import logging
 import os
@@ -21,7 +22,7 @@ from types import FrameType, ModuleType
 from typing import Any
 
 from server.deferred_imports import defer
-from server.errors import KcrError, ModelLoadError
+from server.errors import GRPC_INSTALL, KcrError, ModelLoadError
 from server.settings import Settings
 
 logger = logging.getLogger("kcr")
@@ -61,8 +62,10 @@ def build_parser(runtime: ModuleType | None) -> argparse.ArgumentParser:
         nargs="?",
         const="true",
         type=str,
-        help="accepted for KServe compatibility; gRPC is not served",
+        help="serve the Open Inference Protocol over gRPC too (default: yes when grpcio is installed, "
+        "as KServe; false turns it off)",
     )
+    g.add_argument("--grpc-port", "--grpc_port", dest="grpc_port", type=int, help="default 8081")
     g.add_argument("--log-level", "--log_level", dest="log_level", help="debug, info, warning, error")
     g.add_argument(
         "--access-log",
@@ -78,6 +81,24 @@ def build_parser(runtime: ModuleType | None) -> argparse.ArgumentParser:
         help="seconds to finish in-flight requests after SIGTERM, default 30",
     )
     g.add_argument("--max-body-bytes", dest="max_body_bytes", type=int, help="largest request body")
+    g.add_argument(
+        "--header-timeout",
+        dest="header_timeout",
+        type=float,
+        help="seconds a client has to send a request's headers, default 10 (0: no limit)",
+    )
+    g.add_argument(
+        "--body-timeout",
+        dest="body_timeout",
+        type=float,
+        help="seconds a request body may stall between chunks before a 408, default 30 (0: no limit)",
+    )
+    g.add_argument(
+        "--max-connections",
+        dest="max_connections",
+        type=int,
+        help="open connections beyond this get a 503 and are closed, default 1000",
+    )
     g.add_argument(
         "--max-batch-size",
         dest="max_batch_size",
@@ -120,11 +141,26 @@ def parse(argv: Sequence[str], environ: dict[str, str]) -> tuple[Settings, argpa
     options, unknown = parser.parse_known_args(args)
     if unknown:
         logger.warning("ignoring unknown arguments: %s", " ".join(unknown))
-    if options.enable_grpc is not None and _bool(options.enable_grpc):
-        logger.warning("--enable_grpc: gRPC is not served by this runtime; REST only")
+    if options.enable_grpc is not None:
+        options.enable_grpc = _bool(options.enable_grpc)
     core = {k: v for k, v in vars(options).items() if k in _CORE_FIELDS and v is not None}
     settings = Settings.from_env(environ, runtime=runtime_name, **core)
+    if settings.enable_grpc and importlib.util.find_spec("grpc") is None:
+        raise KcrError(f"--enable-grpc: grpcio is not installed ({GRPC_INSTALL})")
     return settings, options, runtime
+
+
+def _one_line(exc: Exception) -> str:
+    """A pydantic ValidationError (settings) as one line: ``field: message; ...``."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc)
+    parts = []
+    for err in errors():
+        message = str(err.get("msg", "")).removeprefix("Value error, ")
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
 
 
 def _configure_logging(level: str) -> None:
@@ -161,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings, options, runtime = parse(argv, environ)
     except (ValueError, KcrError) as exc:
-        logger.error("%s", exc)
+        logger.error("%s", _one_line(exc))
         return 2
     _configure_logging(settings.log_level)
     try:
@@ -178,8 +214,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _uvicorn_options(settings: Settings) -> dict[str, Any]:
-    # Our middleware writes the access log (with request ids); uvicorn's own is off.
+    """uvicorn with our HTTP protocol (``server.web.protocol``: header cap, read timeouts, connection
+    cap, a SIGTERM that answers what has started arriving). The dispatcher writes the access log."""
+    from server.web.protocol import KcrHttpProtocol, Limits
+
+    Limits.header_timeout = settings.header_timeout
+    Limits.body_timeout = settings.body_timeout
+    Limits.max_connections = settings.max_connections
     return {
+        "http": KcrHttpProtocol,
         "host": settings.host,
         "port": settings.http_port,
         "timeout_keep_alive": settings.timeout_keep_alive,
@@ -205,9 +248,9 @@ def serve(settings: Settings, models: Sequence[Any], load_times: dict[str, float
     _import_uvicorn()
     import uvicorn.config
 
-    from server.front import create_server
+    from server.app import create_app
 
-    app = create_server(settings, models, load_times)
+    app = create_app(settings, models, load_times)
     server = _DrainingServer(uvicorn.config.Config(app, **_uvicorn_options(settings)), app)
     app.state.request_shutdown = lambda: setattr(server, "should_exit", True)
     server.run()
@@ -250,11 +293,12 @@ def _serve_workers(settings: Settings, options: argparse.Namespace) -> int:
 
 def worker_app() -> Any:
     from runtimes import load_runtime
-    from server.front import create_server
+    from server.app import create_app
 
     payload = json.loads(os.environ[_WORKER_ENV])
     settings = Settings(**payload["settings"])
     _configure_logging(settings.log_level)
+    _uvicorn_options(settings)  # this process's protocol limits
     runtime = load_runtime(settings.runtime)
     # Called inside the worker's running event loop: the app's lifespan loads the models.
-    return create_server(settings, runtime.build(settings, argparse.Namespace(**payload["options"])))
+    return create_app(settings, runtime.build(settings, argparse.Namespace(**payload["options"])))

@@ -12,6 +12,21 @@ from __future__ import annotations
 PANDAS_INSTALL = "pip install 'kserve-custom-runtime[sklearn,pandas]' (the kcr-sklearn image has it)"
 
 
+#: Longest error message sent back: messages quote what the client sent (a value, a name), and a
+#: 5 MB value must not come back in a 5 MB error.
+MAX_MESSAGE_CHARS = 1000
+
+
+def bounded(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``message``, cut to ``limit`` characters with a note of how much was left out."""
+    if len(message) <= limit:
+        return message
+    return f"{message[:limit]}... ({len(message) - limit} more characters)"
+
+#: How to get gRPC (the ``grpc`` extra), for ``--enable-grpc`` without grpcio.
+GRPC_INSTALL = "pip install 'kserve-custom-runtime[sklearn,grpc]' (the kcr-sklearn image has it)"
+
+
 class KcrError(Exception):
     """Base class: ``message`` is what the client is shown, verbatim."""
 
@@ -63,6 +78,10 @@ class UnsupportedOutput(InvalidInput):
 
 class NotSupported(KcrError):
     """A feature KServe also answers with 501 (versioning, explainers)."""
+
+
+class UnsupportedEncoding(InvalidInput):
+    """A request body in a ``Content-Encoding`` the server cannot decode (415)."""
 
 
 class InferenceFailed(KcrError):

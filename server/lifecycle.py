@@ -1,7 +1,6 @@
 """Start-up and shutdown of a serving process, for whichever ASGI app fronts it.
 
-Used as FastAPI's lifespan by ``server.app.create_app`` and run directly by ``server.front``, which
-answers uvicorn's lifespan messages itself, before FastAPI is imported.
+Run by the dispatcher (``server.web.dispatch``) between uvicorn's lifespan messages.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from server.errors import ModelLoadError
-from server.runtime import Model
+from server.model import Model
 from server.state import ServerState
 
 logger = logging.getLogger("kcr.server")
@@ -65,8 +64,6 @@ async def lifespan(state: ServerState) -> AsyncIterator[None]:
         yield
     finally:
         state.draining = True
-        if state.access_log is not None:
-            state.access_log.flush()
         for task in list(background):
             task.cancel()
         for model in registry:

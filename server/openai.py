@@ -29,7 +29,7 @@ from server.openai_errors import error_body, render
 from server.openai_metrics import OpenAIMetrics
 from server.openai_types import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 from server.routing import make_route_class, require_api_key
-from server.runtime import GenerativeModel
+from server.model import GenerativeModel
 from server.sse import EventStreamResponse, sse_stream
 
 PREFIXES = ("/openai/v1", "/v1")

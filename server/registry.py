@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from server.errors import ModelNotFound, ModelNotReady
-from server.runtime import Model
+from server.model import Model
 
 
 class ModelRegistry:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 ENV_PREFIX = "KCR_"
 
@@ -22,6 +22,10 @@ class Settings(BaseModel):
     model_dir: str = "/mnt/models"
     host: str = "0.0.0.0"
     http_port: int = Field(8080, ge=0, le=65535)
+    #: Open Inference Protocol over gRPC (predictive models), as KServe: on by default when grpcio is
+    #: installed (the ``grpc`` extra); None = that default, True = required, False = off.
+    enable_grpc: bool | None = None
+    grpc_port: int = Field(8081, ge=0, le=65535)
     workers: int = Field(1, ge=1)
     timeout_keep_alive: int = Field(65, ge=0)
     log_level: str = "info"
@@ -32,9 +36,12 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1)
     #: Most scalars one request may carry (v1 instances x features, v2 tensor elements).
     max_elements: int = Field(10_000_000, ge=1)
-    #: Answer the hot routes (v1 predict, v2 infer, chat/completions) in pure-ASGI layers in front of
-    #: FastAPI (same handlers, same answers; see server/fastpath.py and server/openai_fastpath.py).
-    fast_path: bool = True
+    #: Seconds a client has to send a request's headers (from its first byte, or from connecting).
+    header_timeout: float = Field(10.0, ge=0)
+    #: Seconds a request body may pause between chunks before the request is answered 408.
+    body_timeout: float = Field(30.0, ge=0)
+    #: Open connections beyond this are answered 503 and closed at once.
+    max_connections: int = Field(1000, ge=1)
     #: SIGTERM: stop accepting, let in-flight requests finish for at most this long.
     graceful_timeout: float = Field(30.0, ge=0)
     #: Micro-batching of concurrent predict calls for one model (sklearn). 1 disables it.
@@ -42,6 +49,26 @@ class Settings(BaseModel):
     max_batch_wait_ms: float = Field(0.0, ge=0)
     #: Predict calls that typically take less than this run on the event loop instead of a thread.
     inline_predict_ms: float = Field(20.0, ge=0)
+
+    @field_validator("model_name")
+    @classmethod
+    def _usable_name(cls, name: str | None, info: ValidationInfo) -> str | None:
+        """A name clients can reach in a URL path: refused at start-up rather than served "ready" but
+        unreachable. KServe's routes take one path segment; the OpenAI facade's model ids may hold ``/``.
+        Dot segments (``..``) are resolved away by clients; control characters cannot be sent."""
+        if name is None:
+            return name
+        segment_only = info.data.get("runtime") != "ollama"
+        parts = name.split("/")
+        if (
+            not name
+            or (segment_only and len(parts) > 1)
+            or any(p.strip(".") == "" for p in parts)
+            or not name.isprintable()
+        ):
+            rule = "one path segment (no /)" if segment_only else "a path without empty or dot segments"
+            raise ValueError(f"model name {name!r} cannot be reached in a URL: use {rule}, printable")
+        return name
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -52,7 +79,14 @@ class Settings(BaseModel):
             if raw is None:
                 continue
             if name == "api_keys":
-                values[name] = tuple(k.strip() for k in raw.split(",") if k.strip())
+                keys = tuple(k.strip() for k in raw.split(",") if k.strip())
+                if not keys:
+                    # Set but blank ("", " ", ","): almost certainly a broken secret, not a wish
+                    # to serve without authentication.
+                    raise ValueError(
+                        "KCR_API_KEYS is set but holds no key; unset it to serve without authentication"
+                    )
+                values[name] = keys
             elif field.annotation is bool:
                 values[name] = raw.strip().lower() in ("1", "true", "yes", "on")
             else:

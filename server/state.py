@@ -1,8 +1,7 @@
-"""``ServerState``: what every layer of a serving process reads, with no web framework in it.
+"""``ServerState``: what the lifecycle, the probes and the CLI share, with no web framework in it.
 
-The pure-ASGI front (``server.front``), the fast predict path and the FastAPI routes all read the
-same object (FastAPI's ``app.state`` is set to it), so a request answered before FastAPI is even
-imported sees exactly what a FastAPI route would.
+Built once per app (``server.app.create_app``) and passed down explicitly; tests build as many as
+they like in one process.
 """
 
 from __future__ import annotations
@@ -10,15 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from server.access_log import AccessLog
 from server.metrics import Metrics
 from server.registry import ModelRegistry
-from server.runtime import Model
+from server.model import Model
 from server.settings import Settings
 
 
 class ServerState:
-    """Attributes, not a mapping: the OpenAI router adds its own (``openai_metrics``...)."""
+    """What the lifecycle, the probes and every wing share; wings keep their own state themselves."""
 
     def __init__(self, settings: Settings, registry: ModelRegistry, metrics: Metrics) -> None:
         self.settings = settings
@@ -26,15 +24,10 @@ class ServerState:
         self.metrics = metrics
         #: True from SIGTERM (or lifespan shutdown) on: readiness answers 503.
         self.draining = False
-        self.access_log: AccessLog | None = (
-            AccessLog() if settings.access_log and AccessLog.wanted() else None
-        )
         #: Why the process is exiting, when a model could never load.
         self.fatal: str | None = None
         #: Replaced by the CLI with "tell uvicorn to exit"; in-process users get a no-op.
         self.request_shutdown: Callable[[], None] = lambda: None
-        #: Set for predictive models (``server.dataplane.DataPlane``).
-        self.dataplane: Any = None
 
 
 def build_state(
@@ -45,10 +38,4 @@ def build_state(
     metrics = Metrics()
     for name, seconds in (load_times or {}).items():
         metrics.model_load.labels(name).set(seconds)
-    state = ServerState(settings, registry, metrics)
-    kinds = {m.kind for m in registry}
-    if "predictive" in kinds or not kinds:
-        from server.dataplane import DataPlane
-
-        state.dataplane = DataPlane(settings, registry, metrics)
-    return state
+    return ServerState(settings, registry, metrics)

@@ -54,4 +54,13 @@ kubectl -n kserve rollout status deployment/kserve-controller-manager --timeout=
 
 # Our ClusterServingRuntimes (kcr-sklearn, kcr-ollama-proxy).
 kubectl apply -f "$ROOT/k8s/kserve/runtimes.yaml"
+
+# The Grafana dashboard of both runtimes (k8s/monitoring/): a ConfigMap for the dashboard sidecar of a
+# kube-prometheus-stack Grafana. This stack installs no Prometheus or Grafana: applied only when there is
+# a monitoring namespace (another one: k8s/monitoring/render_configmap.py --namespace NS --stdout).
+if kubectl get namespace monitoring >/dev/null 2>&1; then
+  kubectl apply -f "$ROOT/k8s/monitoring/kcr-dashboard-configmap.yaml"
+else
+  log "no namespace monitoring: Grafana dashboard not applied (k8s/monitoring/kcr-dashboard-configmap.yaml)"
+fi
 log "stack ready (KServe $KSERVE_VERSION, mode $KSERVE_MODE)"

@@ -90,7 +90,8 @@ def fit(out: Path) -> None:
     from sklearn.pipeline import make_pipeline
     from sklearn.utils import all_estimators
 
-    from runtimes.sklearn import DEFERRED_MODULES, METHODS, deferred_reason, pandas_reason
+    from runtimes.sklearn import METHODS
+    from runtimes.sklearn_imports import DEFERRED_MODULES, deferred_reason, pandas_reason
 
     X, y = load_iris(return_X_y=True)
     ask = np.array(X_ASK)
@@ -157,7 +158,7 @@ class _Probe:
     def __init__(self, out: Path) -> None:
         import numpy as np
 
-        from runtimes.sklearn import import_sklearn
+        from runtimes.sklearn_imports import import_sklearn
 
         import_sklearn()  # as the first model's load would: the deferred modules are now in place
         self.out = out
@@ -167,7 +168,7 @@ class _Probe:
     def ran() -> set[str]:
         """The deferred modules whose code has run (imported and not deferred, or loaded since), and
         pandas once imported (kcr imports scikit-learn with it hidden)."""
-        from runtimes.sklearn import DEFERRED_MODULES
+        from runtimes.sklearn_imports import DEFERRED_MODULES
         from server.deferred_imports import is_deferred
 
         modules = [*DEFERRED_MODULES, "pandas"]

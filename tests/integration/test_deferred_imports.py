@@ -32,7 +32,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PowerTransformer, QuantileTransformer, StandardScaler
 
-from runtimes.sklearn import DEFERRED_MODULES, deferred_reason, pandas_reason
+from runtimes.sklearn_imports import DEFERRED_MODULES, deferred_reason, pandas_reason
 from server.deferred_imports import hidden
 from tests.integration.estimator_sweep import runs_deferred_code
 from tests.procs import ROOT, ServerProcess
@@ -45,7 +45,7 @@ _LOAD = textwrap.dedent(
     import json, sys
     import numpy as np
     from server.deferred_imports import is_deferred
-    from runtimes.sklearn import DEFERRED_MODULES
+    from runtimes.sklearn_imports import DEFERRED_MODULES
     from server.cli import build_models, parse
 
     def deferred():
@@ -285,7 +285,7 @@ _FORWARDERS = textwrap.dedent(
     import json, sys
     import numpy as np
     from server.deferred_imports import is_deferred
-    from runtimes.sklearn import import_sklearn
+    from runtimes.sklearn_imports import import_sklearn
 
     import_sklearn()
     report = {}
@@ -538,12 +538,13 @@ def test_pydantic_v1_stays_out_of_a_serving_process(model_root: Path) -> None:
 
 
 def test_warm_up_calls_what_answers_on_a_row_of_zeros() -> None:
-    from runtimes.sklearn import warm_up
+    from runtimes.sklearn import METHODS
+    from runtimes.sklearn_imports import warm_up
 
     x, y = load_iris(return_X_y=True, as_frame=True)
     numeric = LogisticRegression(max_iter=500).fit(x.to_numpy(), y)
-    assert warm_up(numeric) == ["predict", "predict_proba", "decision_function"]
-    assert warm_up(LogisticRegression(max_iter=500).fit(x, y)) == []  # feature names: needs a frame
+    assert warm_up(numeric, METHODS) == ["predict", "predict_proba", "decision_function"]
+    assert warm_up(LogisticRegression(max_iter=500).fit(x, y), METHODS) == []  # feature names: needs a frame
     # Box-Cox rejects zeros: its predict is skipped (DEFERRED_AT_PREDICT covers PowerTransformer).
     boxcox = make_pipeline(PowerTransformer(method="box-cox"), LogisticRegression(max_iter=500))
-    assert warm_up(boxcox.fit(x.to_numpy(), y)) == []
+    assert warm_up(boxcox.fit(x.to_numpy(), y), METHODS) == []

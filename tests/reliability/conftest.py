@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from server.app import create_app
-from server.front import create_server
 from server.settings import Settings
 from tests.openai.fake_ollama import FakeOllama
 from tests.reliability.shapes import FUZZ_COUNTS
@@ -21,11 +20,11 @@ EMBED_MODEL = "embed:1"
 
 def sklearn_app(model_root: Path, **overrides: Any) -> Any:
     """The sklearn app over the demo models, built as the CLI builds it (models loaded by the
-    lifespan): the serving front (``server.front``), or with ``fast_path=False`` FastAPI alone."""
+    lifespan)."""
     from runtimes import sklearn
 
     settings = Settings(model_dir=str(model_root), access_log=False, **overrides)
-    return create_server(settings, sklearn.build(settings, argparse.Namespace()))
+    return create_app(settings, sklearn.build(settings, argparse.Namespace()))
 
 
 def ollama_app(ollama_url: str, *extra: str, environ: dict[str, str] | None = None) -> Any:

@@ -3,8 +3,8 @@
 An echo model (returns its input) behind the real app turns every request into a round trip through
 decode → dataplane → encode. Valid tensors must come back equal (NaN/Infinity as ``null`` in JSON
 output, as KServe via orjson); corrupted ones (shape vs data length, truncated binary, unknown
-datatype, non-UTF-8 BYTES) must be a 400 in KServe's shape, never a 5xx. Requests alternate between
-the fast path and the FastAPI route. Plus ``decode_tensor`` itself on arbitrary garbage.
+datatype, non-UTF-8 BYTES) must be a 400 in KServe's shape, never a 5xx. Plus ``decode_tensor``
+itself on arbitrary garbage.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from starlette.testclient import TestClient
 
-from server import codec
+from server.kserve import codec
 from server.app import create_app
 from server.errors import InvalidInput, PayloadTooLarge
-from server.runtime import ModelMetadata
+from server.model import ModelMetadata
 from server.settings import Settings
 from tests.reliability.shapes import FUZZ_COUNTS, kserve_error_problem
 
@@ -56,12 +56,10 @@ class EchoModel:
 
 
 @pytest.fixture(scope="module")
-def clients() -> Any:
+def client() -> Any:
     # Batching off: a round trip must not depend on what else is queued.
-    apps = [create_app(Settings(access_log=False, max_batch_size=1, fast_path=fp), [EchoModel()])
-            for fp in (True, False)]  # fmt: skip
-    with TestClient(apps[0]) as fast, TestClient(apps[1]) as routed:
-        yield fast, routed
+    with TestClient(create_app(Settings(access_log=False, max_batch_size=1), [EchoModel()])) as client:
+        yield client
 
 
 @st.composite
@@ -121,8 +119,8 @@ def _json_equal(expected: np.ndarray, got: list[Any]) -> bool:
     return True
 
 
-def _send(clients: Any, fast: bool, body: bytes, headers: dict[str, str]) -> Any:
-    response = clients[0 if fast else 1].post("/v2/models/echo/infer", content=body, headers=headers)
+def _send(client: Any, body: bytes, headers: dict[str, str]) -> Any:
+    response = client.post("/v2/models/echo/infer", content=body, headers=headers)
     FUZZ_COUNTS["v2 codec round trip (hypothesis)"] += 1
     assert response.status_code < 500, response.text
     return response
@@ -130,18 +128,17 @@ def _send(clients: Any, fast: bool, body: bytes, headers: dict[str, str]) -> Any
 
 @settings(max_examples=int(1500 * SCALE), deadline=None, database=None,
           suppress_health_check=list(HealthCheck))  # fmt: skip
-@given(tensor=tensors(), binary_in=st.booleans(), binary_out=st.booleans(), nested=st.booleans(),
-       fast=st.booleans())  # fmt: skip
-def test_valid_tensors_round_trip(clients: Any, tensor: tuple, binary_in: bool, binary_out: bool,
-                                  nested: bool, fast: bool) -> None:  # fmt: skip
+@given(tensor=tensors(), binary_in=st.booleans(), binary_out=st.booleans(), nested=st.booleans())
+def test_valid_tensors_round_trip(client: Any, tensor: tuple, binary_in: bool, binary_out: bool,
+                                  nested: bool) -> None:  # fmt: skip
     datatype, array = tensor
     json_unsafe = array.dtype.kind == "f" and not np.isfinite(array).all()
     body, headers = _request(datatype, array, binary_in or json_unsafe, binary_out, nested)
     if datatype == "FP16" and not (binary_in or json_unsafe):
-        response = _send(clients, fast, body, headers)
+        response = _send(client, body, headers)
         assert response.status_code == 400 and "FP16" in response.json()["error"]
         return
-    response = _send(clients, fast, body, headers)
+    response = _send(client, body, headers)
     assert response.status_code == 200, response.text
     out = _decode_response(response)
     if datatype == "BYTES":
@@ -199,10 +196,10 @@ def corrupted(draw: st.DrawFn) -> tuple[bytes, dict[str, str]]:
 
 @settings(max_examples=int(600 * SCALE), deadline=None, database=None,
           suppress_health_check=list(HealthCheck))  # fmt: skip
-@given(case=corrupted(), fast=st.booleans())
-def test_corrupted_tensors_are_400(clients: Any, case: tuple[bytes, dict[str, str]], fast: bool) -> None:
+@given(case=corrupted())
+def test_corrupted_tensors_are_400(client: Any, case: tuple[bytes, dict[str, str]]) -> None:
     body, headers = case
-    response = _send(clients, fast, body, headers)
+    response = _send(client, body, headers)
     if response.status_code == 200:
         # Some corruptions are still valid requests: a BYTES tensor whose extra zero bytes parse as
         # an empty element of a longer list, a shape that still matches. Only a sane answer matters.
@@ -211,20 +208,14 @@ def test_corrupted_tensors_are_400(clients: Any, case: tuple[bytes, dict[str, st
     assert kserve_error_problem(response.json()) is None
 
 
-def test_non_utf8_bytes_are_400(clients: Any) -> None:
-    for fast in (True, False):
-        for payload in (b"\xff\xfe", b"ok\x80", b"\xc3"):
-            raw = struct.pack("<I", len(payload)) + payload
-            tensor = {
-                "name": "x",
-                "shape": [1],
-                "datatype": "BYTES",
-                "parameters": {"binary_data_size": len(raw)},
-            }
-            head = json.dumps({"inputs": [tensor]}).encode()
-            response = _send(clients, fast, head + raw, {HEADER: str(len(head))})
-            assert response.status_code == 400
-            assert response.json() == {"error": "Input 'x': BYTES element 0 is not valid UTF-8"}
+def test_non_utf8_bytes_are_400(client: Any) -> None:
+    for payload in (b"\xff\xfe", b"ok\x80", b"\xc3"):
+        raw = struct.pack("<I", len(payload)) + payload
+        tensor = {"name": "x", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": len(raw)}}
+        head = json.dumps({"inputs": [tensor]}).encode()
+        response = _send(client, head + raw, {HEADER: str(len(head))})
+        assert response.status_code == 400
+        assert response.json() == {"error": "Input 'x': BYTES element 0 is not valid UTF-8"}
 
 
 @settings(max_examples=int(3000 * SCALE), deadline=None, database=None,

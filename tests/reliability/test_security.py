@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server import auth
+from server.web import auth
 from tests.openai.fake_ollama import FakeOllama
 from tests.procs import ServerProcess, start_kcr
 from tests.reliability.conftest import CHAT_MODEL
@@ -22,10 +22,9 @@ CANARY = "CANARY-prompt-5e8d21"
 OPEN = ["/", "/v2/health/live", "/v2/health/ready", "/metrics"]
 
 
-@pytest.fixture(scope="module", params=["fast-path", "routes"])
-def sklearn_keyed(request: pytest.FixtureRequest, model_root: Path) -> Iterator[ServerProcess]:
-    env = {"KCR_API_KEYS": KEYS, "KCR_FAST_PATH": "true" if request.param == "fast-path" else "false"}
-    server = start_kcr("serve", "sklearn", "--model-dir", str(model_root), env=env)
+@pytest.fixture(scope="module")
+def sklearn_keyed(model_root: Path) -> Iterator[ServerProcess]:
+    server = start_kcr("serve", "sklearn", "--model-dir", str(model_root), env={"KCR_API_KEYS": KEYS})
     yield server
     server.stop()
 

@@ -1,4 +1,4 @@
-"""``server.deferred_imports.lazy_exports`` on throwaway packages whose modules record when they run.
+"""``server.lazy_exports.lazy_exports`` on throwaway packages whose modules record when they run.
 
 Each test writes a new top-level package (a module is imported once per process) with subpackages
 laid out like scikit-learn's, and restores ``sys.meta_path`` afterwards.
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from server import deferred_imports
-from server.deferred_imports import export_plan, lazy_exports
+from server import lazy_exports as lazy_module
+from server.lazy_exports import export_plan, lazy_exports
 
 _names = count()
 
@@ -54,7 +54,7 @@ def make(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[
     monkeypatch.setitem(sys.modules, "kcr_lazy_log", log)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
-    monkeypatch.setattr(deferred_imports, "_lazy_finders", {})
+    monkeypatch.setattr(lazy_module, "_lazy_finders", {})
     made: list[str] = []
 
     def make() -> str:
