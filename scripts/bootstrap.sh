@@ -24,7 +24,12 @@ if [[ ! -x $VENV/bin/python ]]; then
   "$PY" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -U pip >/dev/null
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[$extras]"
+# Exact versions with hashes (make lock): the test extra's lock for the tests, else the image's.
+lock=requirements/sklearn.lock
+[[ ,$extras, == *,ollama,* ]] && lock=requirements/ollama.lock
+[[ ,$extras, == *,test,* ]] && lock=requirements/test.lock
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check --require-hashes -r "$lock"
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -e ".[$extras]"
 
 if [[ ,$extras, == *,test,* ]]; then
   # llama-cpp-python has no prebuilt wheel: build it once into a cache that survives clones.

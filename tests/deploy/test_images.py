@@ -296,3 +296,37 @@ def test_image_labels_and_sizes(sklearn_images: None, ollama_images: None) -> No
         )
         assert out.stdout.strip() == "", out.stdout
     assert c.image_size(SK_IRIS) < 600e6
+
+
+# --- what ships is what was verified ------------------------------------------------------------------
+
+
+def _sweep_in_image(image: str, mode: str, work: Any, *env: str) -> str:
+    """``tests.integration.estimator_sweep MODE`` in a fresh container of ``image``: the image's own
+    scikit-learn, scipy, numpy and pandas, and the kcr it ships; only the sweep script is mounted."""
+    result = c.podman(
+        "run", "--rm", "--entrypoint", "python", "-v", f"{c.ROOT / 'tests'}:/opt/kcr-tests/tests:ro",
+        "-v", f"{work}:/sweep", "-e", "PYTHONPATH=/opt/kcr-tests", *env,
+        image, "-m", "tests.integration.estimator_sweep", mode, "/sweep", timeout=1200,
+    )  # fmt: skip
+    return result.stdout
+
+
+def test_the_deferred_imports_hold_for_every_estimator_inside_the_sklearn_image(
+    sklearn_images: None, tmp_path: Any
+) -> None:
+    """The estimator sweep of tests/integration/test_deferred_imports.py, run with the image's
+    libraries: every estimator answers the same with the deferred imports on, and no predict path
+    runs a deferred module (the lists in runtimes/sklearn_imports.py hold for what ships)."""
+    import json
+
+    work = tmp_path / "sweep"
+    work.mkdir()
+    work.chmod(0o777)  # the image runs as uid 1000
+    _sweep_in_image(SK_PLAIN, "fit", work, "-e", "KCR_DEFER_IMPORTS=false")
+    index = json.loads((work / "index.json").read_text())["models"]
+    report = json.loads(_sweep_in_image(SK_PLAIN, "serve", work).strip().splitlines()[-1])["models"]
+    c.record("image_sweep", "estimators", len(report))
+    assert len(report) == len(index) >= 150
+    assert {name: row for name, row in report.items() if row.get("error") or row["mismatched"]} == {}
+    assert {name: row["ran_by_predict"] for name, row in report.items() if row["ran_by_predict"]} == {}
