@@ -7,16 +7,20 @@ BIN := $(VENV)/bin
 PORT ?= 8080
 MODELS ?= models
 
-.PHONY: demo setup setup-test models serve test test-images lint unit clean bench bench-quick soak
+.PHONY: demo setup setup-test lock models serve test test-images lint unit clean bench bench-quick soak proto
 
 demo: setup models
 	@scripts/demo.sh $(PORT) $(MODELS)/iris
 
 setup:
-	@scripts/bootstrap.sh sklearn,pandas
+	@scripts/bootstrap.sh sklearn,pandas,grpc
 
 setup-test:
 	@scripts/bootstrap.sh test
+
+# requirements/*.lock from pyproject.toml: exact versions with hashes for make setup, CI and images.
+lock:
+	@scripts/lock.sh
 
 models: $(MODELS)/iris/model.joblib
 
@@ -26,9 +30,14 @@ $(MODELS)/iris/model.joblib:
 serve: setup models
 	$(BIN)/kcr serve sklearn --model-dir $(MODELS)/iris --model-name iris --http-port $(PORT)
 
+# Regenerate server/kserve/grpc_predict_v2_pb2*.py from server/kserve/grpc_predict_v2.proto.
+proto:
+	PYTHON=$(abspath $(BIN))/python scripts/gen_proto.sh
+
 lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 KCR_TOOLS_DIR ?= /var/tmp/kcr-tools
 export KCR_CHECKOV ?= $(KCR_TOOLS_DIR)/checkov/bin/checkov
@@ -63,9 +72,11 @@ soak: setup-test
 	KCR_SOAK_REPORT=$${KCR_SOAK_REPORT:-soak-report.json} $(BIN)/python -m pytest -q -s -p no:cacheprovider \
 		-m slow tests/reliability/test_soak.py
 
-# Side-by-side benchmark against KServe 0.21's model server (needs wrk and taskset; ~15 minutes).
+# Side-by-side benchmark against KServe 0.21's model server (needs wrk, h2load for the gRPC cell, and
+# taskset; ~15 minutes).
 bench: setup-test
-	@command -v wrk >/dev/null || { sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; $$sudo apt-get install -y -qq wrk; }
+	@command -v wrk >/dev/null && command -v h2load >/dev/null || { sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		$$sudo apt-get install -y -qq wrk nghttp2-client; }
 	$(BIN)/pip install -q 'matplotlib>=3.8'
 	$(BIN)/python -m loadtests.bench_kserve --out bench-results $(BENCH_ARGS)
 

@@ -56,7 +56,13 @@ class Server(ServerProcess):
 
 
 def server_argv(
-    kind: str, model_dir: Path, name: str, port: int, python: str, extra: Sequence[str] = ()
+    kind: str,
+    model_dir: Path,
+    name: str,
+    port: int,
+    python: str,
+    extra: Sequence[str] = (),
+    grpc_port: int = 0,
 ) -> list[str]:
     if kind == "kcr":
         return [
@@ -73,6 +79,8 @@ def server_argv(
             "127.0.0.1",
             "--http-port",
             str(port),
+            "--grpc-port",
+            str(grpc_port or free_port()),
             *extra,
         ]
     return [
@@ -86,20 +94,28 @@ def server_argv(
         "--http_port",
         str(port),
         "--enable_grpc",
-        "false",
+        "true" if grpc_port else "false",
+        "--grpc_port",
+        str(grpc_port or free_port()),
     ]
 
 
 def start(
-    kind: str, model_dir: Path, name: str, python: str, log_dir: Path, extra: Sequence[str] = ()
+    kind: str,
+    model_dir: Path,
+    name: str,
+    python: str,
+    log_dir: Path,
+    extra: Sequence[str] = (),
+    grpc: bool = False,
 ) -> tuple[Server, float]:
-    port = free_port()
-    argv = ["taskset", "-c", SERVER_CORE, *server_argv(kind, model_dir, name, port, python, extra)]
+    port, grpc_port = free_port(), free_port() if grpc else 0
+    argv = ["taskset", "-c", SERVER_CORE, *server_argv(kind, model_dir, name, port, python, extra, grpc_port)]
     log_path = log_dir / f"{kind}-{name}-{port}.log"
     t0 = time.perf_counter()
     with log_path.open("wb") as log:
         proc = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    server = Server(proc, port, log_path, argv, name=kind)
+    server = Server(proc, port, log_path, argv, grpc_port=grpc_port or None, name=kind)
     wait_ready(server, name)
     return server, time.perf_counter() - t0
 
@@ -258,6 +274,7 @@ def main() -> None:
     parser.add_argument("--no-sizes", action="store_true")
     parser.add_argument("--only-sizes", action="store_true", help="just the installed-size comparison")
     parser.add_argument("--python", default=sys.executable, help="interpreter with kcr and kserve installed")
+    parser.add_argument("--no-grpc", action="store_true", help="skip the gRPC cell (needs h2load)")
     args = parser.parse_args()
     if args.quick:
         args.reps, args.duration, args.cold_starts, args.no_sizes = 1, 2.0, 2, True
@@ -325,6 +342,8 @@ def main() -> None:
         finally:
             for server in servers.values():
                 server.stop()
+    if not args.no_grpc and not args.only_sizes:
+        results["grpc"] = grpc_cell(args, model_root, work)
     # Installed size; then cold start and RSS in those venvs, as each server is installed (the
     # development venv carries test tools, e.g. rich, that scikit-learn imports when present).
     pythons = {kind: args.python for kind in kinds}
@@ -370,6 +389,46 @@ def main() -> None:
         print("matplotlib not installed: no plot (pip install matplotlib)")
     print((args.out / "results.md").read_text())
     shutil.rmtree(work, ignore_errors=True)
+
+
+def grpc_cell(args: argparse.Namespace, model_root: Path, work: Path) -> dict[str, Any]:
+    """kcr gRPC vs kcr REST v2 vs KServe gRPC, LogisticRegression, 1 instance, concurrency 64."""
+    from loadtests import bench_grpc
+
+    if not bench_grpc.available():
+        sys.exit("h2load is needed for the gRPC cell (Debian: apt-get install nghttp2-client; or --no-grpc)")
+    name = MODELS["lr"]
+    servers = {
+        kind: start(kind, model_root / name, name, args.python, work, grpc=True)[0]
+        for kind in ("kserve", "kcr")
+    }
+    try:
+        body, request = bench_grpc.grpc_body(work)
+        answers = {k: bench_grpc.grpc_answer(f"127.0.0.1:{s.grpc_port}", request) for k, s in servers.items()}
+        if len({str(a) for a in answers.values()}) != 1:
+            raise AssertionError(f"servers disagree over gRPC: {answers}")
+        _, rest_body = body_for("v2", 1)
+        check_same({"kcr": servers["kcr"]}, name, "v2", rest_body)
+        script = wrk_script(rest_body, work)
+        targets = {
+            "kcr-grpc": lambda d: bench_grpc.run_h2load(servers["kcr"].grpc_port, body, d, LOAD_CORE),
+            "kcr-rest": lambda d: run_wrk(servers["kcr"].url + path_for("v2", name), script, 64, d),
+            "kserve-grpc": lambda d: bench_grpc.run_h2load(servers["kserve"].grpc_port, body, d, LOAD_CORE),
+        }
+        samples: dict[str, list[dict[str, float]]] = {k: [] for k in targets}
+        for rep in range(args.reps):
+            order = list(targets) if rep % 2 == 0 else list(targets)[::-1]
+            for kind in order:
+                if rep == 0:
+                    targets[kind](1)  # warm-up
+                sample = targets[kind](args.duration)
+                samples[kind].append(sample)
+                print(f"grpc cell {kind}: {sample['rps']:.0f} req/s", flush=True)
+    finally:
+        for server in servers.values():
+            server.stop()
+    return {k: {"rps": median([r["rps"] for r in v]), "errors": sum(r["errors"] for r in v), "runs": v}
+            for k, v in samples.items()}  # fmt: skip
 
 
 def render_markdown(results: dict[str, Any], args: argparse.Namespace) -> str:
@@ -424,6 +483,20 @@ def render_markdown(results: dict[str, Any], args: argparse.Namespace) -> str:
             lines.append(f"| {label} | {k:.0f} | {n:.0f} | {k / n:.2f}x smaller |")
         label = "installed size, venv slimmed as in our image, with pandas (MB)"
         lines.append(f"| {label} | {ks:.0f} | {os_:.0f} | {ks / os_:.2f}x smaller |")
+    grpc = results.get("grpc")
+    if grpc:
+        kcr, rest, kserve = grpc["kcr-grpc"]["rps"], grpc["kcr-rest"]["rps"], grpc["kserve-grpc"]["rps"]
+        flag = " (errors!)" if any(v["errors"] for v in grpc.values()) else ""
+        lines += [
+            "",
+            "gRPC: LogisticRegression, 1 instance, concurrency 64 "
+            "(h2load: 4 connections x 16 streams; REST: wrk)",
+            "",
+            "| KServe gRPC req/s | kcr gRPC req/s | kcr REST v2 req/s "
+            "| kcr gRPC / KServe gRPC | kcr gRPC / kcr REST |",
+            "|---|---|---|---|---|",
+            f"| {kserve:.0f} | {kcr:.0f} | {rest:.0f} | **{kcr / kserve:.1f}x**{flag} | {kcr / rest:.2f}x |",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -1,10 +1,10 @@
-"""The Ollama runtime: an OpenAI-style generative model backed by Ollama's native API.
+"""The Ollama runtime: a generative model backed by Ollama's native API.
 
 Two modes: *external* (``--ollama-host URL``) and *managed* (the default without a host: the runtime
 runs ``ollama serve`` on 127.0.0.1, restarts it with back-off when it dies, stops it on shutdown).
 A keeper task owns readiness: Ollama answering, model present (pulled unless ``--no-pull``), model
-warmed with the configured ``keep_alive``/``num_ctx``. It never sees HTTP: validated requests in,
-response models or chunk iterators out, ``server.errors`` types raised.
+warmed with the configured ``keep_alive``/``num_ctx``. It never sees HTTP nor a protocol: neutral
+``server.generation`` requests in, its events and vectors out, ``server.errors`` types raised.
 """
 
 from __future__ import annotations
@@ -22,15 +22,9 @@ from urllib.parse import urlsplit
 from runtimes.ollama_process import OllamaProcess
 from runtimes.ollama_serving import OllamaServing
 from runtimes.ollama_upstream import Limiter, Upstream, translate
-from server.errors import (
-    KcrError,
-    ModelLoadError,
-    UpstreamUnavailable,
-)
-from server.openai_types import (
-    ModelCard,
-)
-from server.model import ModelMetadata
+from server.errors import KcrError, ModelLoadError, UpstreamUnavailable
+from server.generation import ServedModel
+from server.model import Kind, ModelMetadata
 from server.settings import Settings
 
 logger = logging.getLogger("kcr.ollama")
@@ -131,7 +125,7 @@ def build(settings: Settings, options: argparse.Namespace) -> list[OllamaModel]:
 
 
 class OllamaModel(OllamaServing):
-    kind: ClassVar[str] = "generative"
+    kind: ClassVar[Kind] = "generative"
     load_before_serving: ClassVar[bool] = False
 
     def __init__(self, opts: OllamaOptions) -> None:
@@ -157,10 +151,8 @@ class OllamaModel(OllamaServing):
     def metadata(self) -> ModelMetadata:
         return ModelMetadata(platform="ollama")
 
-    def served_models(self) -> list[ModelCard]:
-        return [
-            ModelCard(id=i, created=self._created.get(t, 0), owned_by="ollama") for i, t in self._tags.items()
-        ]
+    def served_models(self) -> list[ServedModel]:
+        return [ServedModel(i, self._created.get(t, 0), "ollama") for i, t in self._tags.items()]
 
     def queue_stats(self) -> tuple[int, int]:
         return self._limiter.in_flight, self._limiter.queued
@@ -228,7 +220,7 @@ class OllamaModel(OllamaServing):
                 return
             except Exception as exc:
                 if self.process is not None and not self.process.running:
-                    raise UpstreamUnavailable(f"ollama exited with {self.process.proc.returncode}") from exc
+                    raise UpstreamUnavailable(f"ollama exited with {self.process.returncode}") from exc
                 if self.process is not None and time.monotonic() > deadline:
                     await self.process.stop(timeout=2)
                     raise UpstreamUnavailable("ollama did not start in time") from exc
@@ -244,8 +236,8 @@ class OllamaModel(OllamaServing):
                 if not self.opts.pull:
                     raise ModelLoadError(f"model {tag} is not in Ollama and --no-pull is set")
                 await self._pull(tag)
-            elif present[tag].modified_at is not None:
-                self._created[tag] = int(present[tag].modified_at.timestamp())
+            elif (modified := present[tag].modified_at) is not None:
+                self._created[tag] = int(modified.timestamp())
         await asyncio.wait_for(
             client.chat(
                 model=self.opts.model, messages=[], keep_alive=self.opts.keep_alive, options=self._load_opts()
@@ -299,7 +291,7 @@ class OllamaModel(OllamaServing):
             self._wake.clear()
             if self.process is not None and not self.process.running:
                 self._ready = False
-                logger.error("ollama exited (code %s); restarting", self.process.proc.returncode)
+                logger.error("ollama exited (code %s); restarting", self.process.returncode)
                 return
             try:
                 await self.upstream.version()

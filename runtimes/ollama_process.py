@@ -38,6 +38,10 @@ class OllamaProcess:
         return self.proc.pid if self.proc is not None else None
 
     @property
+    def returncode(self) -> int | None:
+        return self.proc.returncode if self.proc is not None else None
+
+    @property
     def running(self) -> bool:
         return self.proc is not None and self.proc.returncode is None
 

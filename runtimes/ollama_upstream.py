@@ -147,7 +147,12 @@ class UpstreamStream:
             self._fail(err)
             raise err from exc
         self._started = True
-        return NativeChunk.from_mapping(item)
+        try:
+            return NativeChunk.from_mapping(item)
+        except Exception as exc:  # a line of the wrong shape: Ollama's fault, a 502 (not our 500)
+            err = UpstreamError(f"Ollama sent a stream line of an unexpected shape ({type(exc).__name__}).")
+            self._fail(err)
+            raise err from None
 
     def _fail(self, err: KcrError) -> None:
         if self._on_failure is not None:
@@ -230,16 +235,23 @@ class Upstream:
         done = False
         try:
             if response.status >= 400:
-                text = (await response.read()).decode(errors="replace")
+                # At most MAX_ERROR_BYTES of it (a proxy's 100 MB HTML page was read whole once).
+                text = (await response.content.read(MAX_ERROR_BYTES)).decode(errors="replace")
                 raise ollama.ResponseError(_error_text(text), response.status)
             pending = b""
+            parts: list[bytes] = []  # a line arriving in pieces, joined once it is complete
             async for data in response.content.iter_any():
-                pending += data
                 if b"\n" not in data:
-                    if len(pending) > MAX_LINE_BYTES:
+                    parts.append(data)
+                    if sum(map(len, parts)) > MAX_LINE_BYTES:
                         raise ValueError(f"a stream line longer than {MAX_LINE_BYTES} bytes")
                     continue
-                *lines, pending = pending.split(b"\n")
+                if parts:
+                    parts.append(data)
+                    data, parts = b"".join(parts), []
+                *lines, pending = (pending + data).split(b"\n")
+                if len(pending) > MAX_LINE_BYTES:
+                    raise ValueError(f"a stream line longer than {MAX_LINE_BYTES} bytes")
                 for line in lines:
                     if line.strip():
                         chunk = _parse_line(line)
@@ -263,14 +275,18 @@ class Upstream:
 
         return start
 
-    def generate_source(self, **kwargs: Any) -> Callable[[], Any]:
+    def generate_source(self, payload: dict[str, Any]) -> Callable[[], Any]:
         async def start() -> AsyncIterator[dict[str, Any]]:
-            return self.stream("/api/generate", kwargs)
+            return self.stream("/api/generate", payload)
 
         return start
 
 
-MAX_LINE_BYTES = 16 * 1024 * 1024
+#: Longest NDJSON line accepted from Ollama: a token chunk is ~200 bytes; /api/generate's final
+#: chunk carries the context's token ids (~6 bytes each: 32k tokens ~ 200 KB).
+MAX_LINE_BYTES = 1024 * 1024
+#: Most of an upstream error body that is read (and, bounded again, relayed).
+MAX_ERROR_BYTES = 64 * 1024
 #: After ``done``, how long to wait for the end of the body before giving up the connection.
 END_OF_BODY_TIMEOUT = 1.0
 # What the official client sends that matters upstream (its user agent, an API key a proxy may need).

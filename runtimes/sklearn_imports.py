@@ -31,7 +31,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from typing import Any
 
-from server.deferred_imports import defer, hidden, lazy_exports
+from server.deferred_imports import defer, hidden
+from server.lazy_exports import lazy_exports
 
 #: The versions these lists were derived and swept on (``make lock`` pins the image to them).
 VERIFIED_ON = {"scikit-learn": "1.9.1", "scipy": "1.17.1", "numpy": "2.4.6", "pandas": "2.3.3"}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import importlib.util
 import json
 import logging
 import os
@@ -62,8 +61,8 @@ def build_parser(runtime: ModuleType | None) -> argparse.ArgumentParser:
         nargs="?",
         const="true",
         type=str,
-        help="serve the Open Inference Protocol over gRPC too (default: yes when grpcio is installed, "
-        "as KServe; false turns it off)",
+        help="serve the Open Inference Protocol over gRPC too, on --grpc-port (default off, unlike "
+        "KServe: +0.1 s cold start and +14 MB; needs the grpc extra)",
     )
     g.add_argument("--grpc-port", "--grpc_port", dest="grpc_port", type=int, help="default 8081")
     g.add_argument("--log-level", "--log_level", dest="log_level", help="debug, info, warning, error")
@@ -145,8 +144,11 @@ def parse(argv: Sequence[str], environ: dict[str, str]) -> tuple[Settings, argpa
         options.enable_grpc = _bool(options.enable_grpc)
     core = {k: v for k, v in vars(options).items() if k in _CORE_FIELDS and v is not None}
     settings = Settings.from_env(environ, runtime=runtime_name, **core)
-    if settings.enable_grpc and importlib.util.find_spec("grpc") is None:
-        raise KcrError(f"--enable-grpc: grpcio is not installed ({GRPC_INSTALL})")
+    if settings.enable_grpc:
+        from server.app import grpc_installed
+
+        if not grpc_installed():
+            raise KcrError(f"--enable-grpc: grpcio is not installed ({GRPC_INSTALL})")
     return settings, options, runtime
 
 

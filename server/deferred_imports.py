@@ -6,9 +6,9 @@ Three tools, for three ways a library imports something it does not need yet:
   absent (pandas, below);
 - ``defer(name, bound)``: a module the library imports for real, but uses only inside functions,
   is imported as a stand-in whose code runs on first use (scipy.stats; see the second part);
-- ``lazy_exports(prefix)``: a package whose ``__init__`` only re-exports its submodules' names
-  imports each submodule when one of its names is first read (scikit-learn's subpackages; see
-  the third part).
+- ``lazy_exports(prefix)`` (``server.lazy_exports``): a package whose ``__init__`` only re-exports
+  its submodules' names imports each submodule when one of its names is first read
+  (scikit-learn's subpackages).
 
 ``hidden``. Why: scikit-learn (1.9) imports pandas at import time only because ``sklearn/utils/fixes.py`` does
 ``try: import pandas as pd / except ImportError: pd = None`` at module level, and nothing uses that
@@ -30,8 +30,8 @@ block, because a pickle may legitimately need pandas.
 
 from __future__ import annotations
 
-import ast
 import importlib
+import importlib.abc
 import importlib.machinery
 import logging
 import sys
@@ -41,13 +41,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from importlib.machinery import ModuleSpec
 from types import ModuleType
-from typing import Any, NamedTuple, Protocol
+from typing import Any
 
 logger = logging.getLogger("kcr.imports")
 
 
-class _Loader(Protocol):
-    def exec_module(self, module: ModuleType) -> None: ...
+#: What a module spec's loader is (``exec_module`` is all we call).
+_Loader = importlib.abc.Loader
 
 
 class _HidingFinder:
@@ -142,16 +142,17 @@ class _DeferredState:
                 return
             self.loading_thread = threading.get_ident()
             spec = module.__spec__
+            assert spec is not None  # a deferred module always has its spec
             try:
                 module.__loader__ = spec.loader = self.loader
-                spec._initializing = True  # type: ignore[union-attr]  # as importlib does meanwhile
+                spec._initializing = True  # type: ignore[attr-defined]  # as importlib does meanwhile
                 self.loader.exec_module(module)
                 self.loaded = True
-                module.__class__ = types.ModuleType
+                module.__class__ = types.ModuleType  # type: ignore[assignment]  # back to a plain module
                 module.__dict__.pop("__kcr_deferred__", None)
                 logger.debug("deferred import of %s done", module.__name__)
             finally:
-                spec._initializing = False  # type: ignore[union-attr]
+                spec._initializing = False  # type: ignore[attr-defined]
                 self.loading_thread = None
 
 
@@ -275,158 +276,3 @@ def load_deferred(name: str) -> None:
     module = sys.modules.get(name)
     if isinstance(module, _DeferredModule):
         module.__dict__["__kcr_deferred__"].load(module)
-
-
-# --- lazy exports: a package's re-exports imported one submodule at a time ----------------------
-#
-# Why: unpickling a LogisticRegression imports ``sklearn.linear_model._logistic``, which first runs
-# ``sklearn/linear_model/__init__.py``: it imports every linear model (ridge, coordinate descent,
-# least angle, SGD...), and those import ``model_selection``, ``metrics`` and ``preprocessing``
-# whole (scipy.interpolate, scipy.spatial...). A forest's pickle does the same through
-# ``sklearn/ensemble/__init__.py`` (histogram gradient boosting, stacking, bagging...). scikit-learn's
-# subpackage ``__init__`` files do nothing but ``from sklearn.x._y import A, B`` and ``__all__ = [...]``,
-# so the names can be bound when first read instead: ~60 ms of a LogisticRegression server's cold
-# start and ~170 ms of a RandomForest's, for the same model objects. This is what the
-# ``lazy_loader`` package (SPEC 1) does for packages that opt in; here it is applied from outside.
-
-
-class _LazyExports(types.ModuleType):
-    """A package whose ``__init__`` was replaced by its plan: each re-exported name is bound on
-    first read, by importing the submodule it comes from (and only that one)."""
-
-    def __getattr__(self, attr: str) -> Any:
-        exports: dict[str, tuple[str, str | None]] = self.__dict__.get("__kcr_exports__", {})
-        if attr not in exports or (attr.startswith("__") and attr.endswith("__")):
-            raise AttributeError(f"module {self.__name__!r} has no attribute {attr!r}")
-        source, name = exports[attr]
-        module = importlib.import_module(source)
-        # Inside an import cycle the submodule may not have set ``name`` yet: AttributeError, which
-        # ``from package import name`` reports as ImportError, as the eager ``__init__`` would.
-        value = module if name is None else getattr(module, name)
-        self.__dict__[attr] = value
-        return value
-
-    def __dir__(self) -> list[str]:
-        return sorted(set(self.__dict__) | set(self.__dict__.get("__kcr_exports__", {})))
-
-
-class ExportPlan(NamedTuple):
-    """What a re-exporting package ``__init__`` would bind, without running it."""
-
-    docstring: str | None
-    #: name -> (module it comes from, attribute of that module; None: the name is the module)
-    exports: dict[str, tuple[str, str | None]]
-    names_all: list[str] | None
-
-
-def export_plan(source: str, package: str) -> ExportPlan | None:
-    """The plan of a package ``__init__`` made only of a docstring, ``from`` imports out of the
-    package's own submodules and a literal ``__all__``; None for anything else (it runs as written)."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return None
-    docstring = ast.get_docstring(tree, clean=False)
-    exports: dict[str, tuple[str, str | None]] = {}
-    names_all: list[str] | None = None
-    for index, node in enumerate(tree.body):
-        if index == 0 and docstring is not None:
-            continue
-        if isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.rsplit(".", node.level - 1)[0]
-                module = f"{base}.{node.module}" if node.module else base
-            else:
-                module = node.module or ""
-            if not module.startswith(package + ".") and module != package:
-                return None  # imports from elsewhere may be there for their side effects
-            for alias in node.names:
-                if alias.name == "*":
-                    return None
-                bound = alias.asname or alias.name
-                if module == package:  # ``from . import sub``
-                    exports[bound] = (f"{package}.{alias.name}", None)
-                    continue
-                exports[bound] = (module, alias.name)
-                # The eager ``__init__`` leaves the submodule bound as an attribute too.
-                top = module[len(package) + 1 :].split(".")[0]
-                exports.setdefault(top, (f"{package}.{top}", None))
-            continue
-        if (
-            isinstance(node, ast.Assign)
-            and len(node.targets) == 1
-            and isinstance(node.targets[0], ast.Name)
-            and node.targets[0].id == "__all__"
-        ):
-            try:
-                names_all = list(ast.literal_eval(node.value))
-            except ValueError:
-                return None
-            continue
-        return None
-    return ExportPlan(docstring, exports, names_all)
-
-
-class _LazyExportsLoader:
-    def __init__(self, real: _Loader, plan: ExportPlan) -> None:
-        self.real = real
-        self.plan = plan
-
-    def create_module(self, spec: ModuleSpec) -> ModuleType:
-        return _LazyExports(spec.name)
-
-    def exec_module(self, module: ModuleType) -> None:
-        docstring, exports, names_all = self.plan
-        module.__doc__ = docstring
-        module.__dict__["__kcr_exports__"] = exports
-        if names_all is not None:
-            module.__all__ = names_all
-        # For everything that asks the loader (importlib.resources' reader, inspect's source...).
-        module.__loader__ = self.real
-        if module.__spec__ is not None:
-            module.__spec__.loader = self.real
-
-
-class _LazyExportsFinder:
-    """On ``sys.meta_path`` for good: packages under ``prefix`` whose ``__init__`` passes
-    ``export_plan`` are created as ``_LazyExports``; every other module imports as usual."""
-
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        #: Packages made lazy, and packages left as they are, in import order (tests, debugging).
-        self.lazy: list[str] = []
-        self.eager: list[str] = []
-
-    def find_spec(
-        self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None
-    ) -> ModuleSpec | None:
-        if not fullname.startswith(self.prefix + "."):
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
-        if spec is None or spec.submodule_search_locations is None or spec.loader is None:
-            return None
-        try:
-            source = spec.loader.get_source(fullname)  # type: ignore[union-attr]
-        except (AttributeError, ImportError, OSError):
-            source = None
-        plan = export_plan(source, fullname) if source else None
-        if plan is None or not plan.exports:  # nothing to bind later: nothing to gain
-            self.eager.append(fullname)
-            return None
-        self.lazy.append(fullname)
-        spec.loader = _LazyExportsLoader(spec.loader, plan)  # type: ignore[arg-type]
-        return spec
-
-
-_lazy_finders: dict[str, _LazyExportsFinder] = {}
-
-
-def lazy_exports(prefix: str) -> _LazyExportsFinder:
-    """From now on, subpackages of ``prefix`` (not ``prefix`` itself) not yet imported whose
-    ``__init__`` only re-exports names from their own submodules bind each name when it is first
-    read, importing only the submodule it comes from. Returns the (one per prefix) finder."""
-    finder = _lazy_finders.get(prefix)
-    if finder is None:
-        finder = _lazy_finders[prefix] = _LazyExportsFinder(prefix)
-        sys.meta_path.insert(0, finder)
-    return finder

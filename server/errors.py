@@ -23,6 +23,7 @@ def bounded(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
         return message
     return f"{message[:limit]}... ({len(message) - limit} more characters)"
 
+
 #: How to get gRPC (the ``grpc`` extra), for ``--enable-grpc`` without grpcio.
 GRPC_INSTALL = "pip install 'kserve-custom-runtime[sklearn,grpc]' (the kcr-sklearn image has it)"
 
@@ -50,6 +51,20 @@ class PayloadTooLarge(KcrError):
     """Body, element count or nesting beyond the configured limits."""
 
 
+class RouteNotFound(KcrError):
+    """No route serves this path (under a protocol's own prefix: answered in its error shape)."""
+
+    def __init__(self, method: str, path: str) -> None:
+        super().__init__(f"Invalid URL ({method} {bounded(path, 200)})")
+
+
+class MethodNotAllowed(KcrError):
+    """The path is served, but not for this method."""
+
+    def __init__(self, method: str, path: str) -> None:
+        super().__init__(f"Method {method} is not allowed for {bounded(path, 200)}")
+
+
 class ModelNotFound(KcrError):
     def __init__(self, name: str) -> None:
         # KServe's exact template, so clients matching on it keep working.
@@ -67,8 +82,8 @@ class ModelNotReady(KcrError):
 
 
 class ServerNotReady(KcrError):
-    def __init__(self) -> None:
-        super().__init__("Server is not ready.")
+    def __init__(self, message: str = "Server is not ready.") -> None:
+        super().__init__(message)
 
 
 class UnsupportedOutput(InvalidInput):

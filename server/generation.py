@@ -17,6 +17,7 @@ FinishReason = Literal["stop", "length", "tool_calls"]
 
 @dataclass(frozen=True)
 class ToolCall:
+    #: The backend's id for the call; "" when it gives none (Ollama), and the wing mints one.
     id: str
     name: str
     #: JSON text, as the model wrote it (clients parse it themselves).

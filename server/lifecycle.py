@@ -9,7 +9,7 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from server.errors import ModelLoadError
@@ -39,6 +39,10 @@ async def _load_or_stop(state: ServerState, model: Model) -> None:
         state.request_shutdown()
 
 
+def _ready_of(model: Model) -> Callable[[], float]:
+    return lambda: float(model.ready)
+
+
 @asynccontextmanager
 async def lifespan(state: ServerState) -> AsyncIterator[None]:
     registry, metrics = state.registry, state.metrics
@@ -53,17 +57,26 @@ async def lifespan(state: ServerState) -> AsyncIterator[None]:
             background.add(task)
             task.add_done_callback(background.discard)
     for model in registry:
-        metrics.model_ready.labels(model.name).set_function(lambda m=model: float(m.ready))
+        metrics.model_ready.labels(model.name).set_function(_ready_of(model))
     # Everything imported and loaded so far lives as long as the process: move it out of the
     # collector's reach, so full collections stay short (they caused the p99 tail under load).
     # No gc.collect() first: over ~1M objects of numpy/scipy/sklearn it costs 60-90 ms of cold
     # start, to free well under 1 MB. The CLI keeps the collector off until here (see cli.main).
     gc.freeze()
     gc.enable()
+    started = []
     try:
+        for service in state.services:
+            await service.start()
+            started.append(service)
         yield
     finally:
         state.draining = True
+        for service in reversed(started):
+            try:
+                await service.stop()
+            except Exception:
+                logger.exception("stopping %s failed", type(service).__name__)
         for task in list(background):
             task.cancel()
         for model in registry:

@@ -20,6 +20,8 @@ Kind = Literal["predictive", "generative"]
 
 @dataclass(frozen=True)
 class TensorSpec:
+    """One input or output in the Open Inference Protocol's datatype names; -1 marks the batch."""
+
     name: str
     datatype: str
     shape: list[int]
@@ -30,6 +32,8 @@ class ModelMetadata:
     platform: str = ""
     inputs: list[TensorSpec] = field(default_factory=list)
     outputs: list[TensorSpec] = field(default_factory=list)
+    #: Class labels in the order of the class-score columns (Triton's classification extension).
+    labels: tuple[str, ...] = ()
 
 
 @runtime_checkable

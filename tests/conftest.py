@@ -46,8 +46,10 @@ def kcr_factory() -> Iterator[Callable[..., ServerProcess]]:
 def kserve_factory() -> Iterator[Callable[..., ServerProcess]]:
     started: list[ServerProcess] = []
 
-    def factory(model_dir: Path, name: str, env: dict[str, str] | None = None) -> ServerProcess:
-        proc = start_kserve(model_dir, name, env=env)
+    def factory(
+        model_dir: Path, name: str, env: dict[str, str] | None = None, grpc: bool = False
+    ) -> ServerProcess:
+        proc = start_kserve(model_dir, name, env=env, grpc=grpc)
         started.append(proc)
         return proc
 
@@ -59,7 +61,7 @@ def kserve_factory() -> Iterator[Callable[..., ServerProcess]]:
 @pytest.fixture(scope="session")
 def iris_server(kcr_factory: Callable[..., ServerProcess], model_root: Path) -> ServerProcess:
     """Our server with every demo model (multi-model directory)."""
-    return kcr_factory("serve", "sklearn", "--model-dir", str(model_root))
+    return kcr_factory("serve", "sklearn", "--model-dir", str(model_root), grpc=True)
 
 
 def pytest_report_header() -> str:

@@ -29,6 +29,12 @@ class ServerProcess:
     port: int
     log_path: Path
     argv: Sequence[str] = field(default_factory=list)
+    #: The gRPC port it was given (kcr: always a free one, so servers never collide on 8081).
+    grpc_port: int | None = None
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
 
     @property
     def url(self) -> str:
@@ -74,18 +80,31 @@ def wait_until(server: ServerProcess, path: str, timeout: float = 60, status: in
 
 
 def start_kcr(
-    *args: str, env: dict[str, str] | None = None, ready_path: str = "/v2/health/ready", wait: bool = True
+    *args: str,
+    env: dict[str, str] | None = None,
+    ready_path: str = "/v2/health/ready",
+    wait: bool = True,
+    grpc: bool = False,
 ) -> ServerProcess:
-    port = free_port()
+    """``grpc``: also serve gRPC (``--enable-grpc``), on a free port like HTTP's."""
+    port, grpc_port = free_port(), free_port()
     argv = [sys.executable, "-m", "server", *args, "--host", "127.0.0.1", "--http-port", str(port)]
+    if "--grpc-port" not in args:
+        argv += ["--grpc-port", str(grpc_port)]
+    if grpc:
+        argv.append("--enable-grpc")
     server = _spawn(argv, port, env, "kcr")
+    server.grpc_port = grpc_port
     if wait:
         wait_until(server, ready_path)
     return server
 
 
-def start_kserve(model_dir: Path, name: str, env: dict[str, str] | None = None) -> ServerProcess:
-    port = free_port()
+def start_kserve(
+    model_dir: Path, name: str, env: dict[str, str] | None = None, grpc: bool = False
+) -> ServerProcess:
+    """KServe's own model server; with ``grpc``, its gRPC server too (on a free port)."""
+    port, grpc_port = free_port(), free_port()
     argv = [
         sys.executable,
         "-m",
@@ -97,8 +116,11 @@ def start_kserve(model_dir: Path, name: str, env: dict[str, str] | None = None) 
         "--http_port",
         str(port),
         "--enable_grpc",
-        "false",
+        "true" if grpc else "false",
+        "--grpc_port",
+        str(grpc_port),
     ]
     server = _spawn(argv, port, env, "kserve")
+    server.grpc_port = grpc_port if grpc else None
     wait_until(server, f"/v2/models/{name}/ready", timeout=90)
     return server

@@ -1,25 +1,22 @@
-"""Wire format ↔ numpy/pandas for the KServe v1 and v2 protocols.
+"""Wire format ↔ numpy for the KServe v1 and v2 protocols (DataFrames: ``server.kserve.frames``).
 
 Every decoding failure raises ``InvalidInput`` with a message that names the offending field, so the
-routers can answer 400 instead of letting numpy's or sklearn's exception become a 500. pandas is
-imported only when a request actually needs a DataFrame, which keeps it off the cold-start path; it
-is an optional dependency (the ``pandas`` extra, in the image), and without it those requests get a
-501 that says how to add it.
+routers can answer 400 instead of letting numpy's or sklearn's exception become a 500. Sizes and
+counts are checked before anything is allocated (``server.kserve.checks``).
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import orjson
 
-from server.errors import PANDAS_INSTALL, InvalidInput, NotSupported, PayloadTooLarge
-
-if TYPE_CHECKING:
-    import pandas as pd
+from server.errors import InvalidInput, PayloadTooLarge
+from server.kserve.checks import check_elements, check_strings
+from server.kserve.checks import utf8_strings as utf8_strings  # the v2 decoders use it from here
 
 V2_TO_NUMPY: dict[str, Any] = {
     "BOOL": np.bool_,
@@ -40,10 +37,6 @@ _NUMPY_TO_V2 = {np.dtype(t): name for name, t in V2_TO_NUMPY.items() if name != 
 
 #: Upper bound on the number of scalars in one request (v1 instances x features, v2 tensor elements).
 DEFAULT_MAX_ELEMENTS = 10_000_000
-#: Upper bound on the strings (BYTES elements, string instances) in one request. Each is a Python
-#: object: freeing 3.3 million of them took 106 ms in one go, holding the event loop; a million
-#: take about 30 ms.
-MAX_STRINGS = 1_000_000
 
 
 def parse_json(body: bytes) -> Any:
@@ -85,93 +78,16 @@ def v1_instances(body: Any) -> list[Any]:
     return instances
 
 
-def pandas_for(what: str) -> Any:
-    """The pandas module, or 501 naming what needed it: pandas is the ``pandas`` extra, not a
-    dependency of the numeric install (see the README, "Install")."""
-    try:
-        import pandas
-    except ModuleNotFoundError as exc:
-        if exc.name != "pandas":
-            raise
-        message = f"{what} need pandas, which this server was installed without: {PANDAS_INSTALL}"
-        raise NotSupported(message) from None
-    return pandas
-
-
-def _record_frame(instance: dict[str, Any]) -> pd.DataFrame:
-    pd = pandas_for("Records (instances that are JSON objects)")
-
-    # A dict of scalars is one row; a dict of lists is columns (both shapes clients send).
-    if any(isinstance(v, list) for v in instance.values()):
-        try:
-            return pd.DataFrame(instance)
-        except ValueError as exc:
-            raise InvalidInput(f"Cannot build a table from instance: {exc}") from None
-    return pd.DataFrame([instance])
-
-
-def _joined_columns(instances: list[Any], max_elements: int) -> dict[str, list[Any]] | None:
-    """Records that all have the same keys, as one dict of columns (a list value is a column, a
-    scalar a value repeated along it), counted as they are joined; None when the keys differ.
-    One DataFrame from these, instead of one per record concatenated: 10,000 small records took
-    3 s that way."""
-    keys = list(instances[0])
-    columns: dict[str, list[Any]] = {k: [] for k in keys}
-    total = 0
-    for instance in instances:
-        if (
-            not isinstance(instance, dict)
-            or len(instance) != len(keys)
-            or any(k not in instance for k in keys)
-        ):
-            return None
-        n = None
-        for value in instance.values():
-            if isinstance(value, list):
-                if n is None:
-                    n = len(value)
-                elif len(value) != n:
-                    raise InvalidInput(
-                        "Cannot build a table from instance: All arrays must be of the same length"
-                    )
-        rows = 1 if n is None else n
-        total += rows * len(keys)
-        _check_size(total, max_elements)
-        for key in keys:
-            value = instance[key]
-            columns[key].extend(value if isinstance(value, list) else [value] * rows)
-    return columns
-
-
 def decode_v1(instances: list[Any], max_elements: int = DEFAULT_MAX_ELEMENTS, strings: bool = True) -> Any:
     """Instances → ndarray, DataFrame (records, with column names) or list of str. ``strings``:
     whether the instances may hold strings (False when the body has no quotes but its key's)."""
     first = instances[0]
     if isinstance(first, dict) or (isinstance(first, list) and first and isinstance(first[0], dict)):
-        pd = pandas_for("Records (instances that are JSON objects)")
+        from server.kserve.frames import records_frame
 
-        if all(isinstance(i, dict) and not any(isinstance(v, list) for v in i.values()) for i in instances):
-            # Flat records: one DataFrame in one call (one frame per record is quadratic-ish: 50,000
-            # records took 10 s on the event loop).
-            _check_size(sum(len(i) for i in instances), max_elements)
-            return pd.DataFrame.from_records(instances)
-        columns = _joined_columns(instances, max_elements) if isinstance(first, dict) else None
-        if columns is not None:
-            return pd.DataFrame(columns)
-        frames = []
-        total = 0
-        for instance in instances:
-            if isinstance(instance, dict):
-                frames.append(_record_frame(instance))
-            elif isinstance(instance, list) and all(isinstance(r, dict) for r in instance):
-                frames.append(pd.DataFrame(instance))
-            else:
-                raise InvalidInput("Mixed instances: expected every instance to be a record (object)")
-            total += frames[-1].size
-            _check_size(total, max_elements)
-        return frames[0] if len(frames) == 1 else pd.concat(frames, axis=0)
+        return records_frame(instances, max_elements)
     if isinstance(first, str):
-        _check_strings(len(instances))
+        check_strings(len(instances))
         if not all(isinstance(i, str) for i in instances):
             raise InvalidInput("Mixed instances: expected every instance to be a string")
         return instances
@@ -180,7 +96,7 @@ def decode_v1(instances: list[Any], max_elements: int = DEFAULT_MAX_ELEMENTS, st
             array = np.asarray(instances)
         except (ValueError, TypeError) as exc:
             raise InvalidInput(f"Instances do not form a regular array: {exc}") from None
-        _check_size(array.size, max_elements)
+        check_elements(array.size, max_elements)
         return array
     return _array(instances, max_elements)
 
@@ -193,27 +109,17 @@ def _array(instances: list[Any], max_elements: int) -> np.ndarray:
         array = np.asarray(instances, dtype=object)
     except (ValueError, TypeError) as exc:
         raise InvalidInput(f"Instances do not form a regular array: {exc}") from None
-    _check_size(array.size, max_elements)
+    check_elements(array.size, max_elements)
     flat = array.reshape(-1)
     if any(type(x) is list for x in flat):
         raise InvalidInput("Instances do not form a regular array: rows of different lengths")
     if any(type(x) is str for x in flat):
-        _check_strings(array.size)
+        check_strings(array.size)
         return array
     try:
         return np.asarray(instances)
     except (ValueError, TypeError) as exc:
         raise InvalidInput(f"Instances do not form a regular array: {exc}") from None
-
-
-def _check_size(n: int, max_elements: int) -> None:
-    if n > max_elements:
-        raise PayloadTooLarge(f"Request has {n} elements; the limit is {max_elements}")
-
-
-def _check_strings(n: int) -> None:
-    if n > MAX_STRINGS:
-        raise PayloadTooLarge(f"Request has {n} strings; the limit is {MAX_STRINGS}")
 
 
 def encode_v1(result: Any) -> bytes:
@@ -296,9 +202,9 @@ def decode_tensor(
             f"Unsupported datatype '{datatype}' for input '{name}'; expected one of {', '.join(V2_TO_NUMPY)}"
         )
     expected = _element_count(shape, max_elements)
-    _check_size(expected, max_elements)
+    check_elements(expected, max_elements)
     if datatype == "BYTES":
-        _check_strings(expected)
+        check_strings(expected)
     if raw is not None:
         if datatype == "BYTES":
             array = bytes_tensor_from_raw(raw, expected)
@@ -344,19 +250,6 @@ def decode_tensor(
     return array.reshape(shape)
 
 
-def utf8_strings(name: str, values: Any) -> list[Any]:
-    """BYTES elements as str for the model; bytes that are not UTF-8 are the client's error (400)."""
-    out = []
-    for i, x in enumerate(values):
-        if isinstance(x, bytes):
-            try:
-                x = x.decode("utf-8")
-            except UnicodeDecodeError:
-                raise InvalidInput(f"Input '{name}': BYTES element {i} is not valid UTF-8") from None
-        out.append(x)
-    return out
-
-
 def datatype_of(array: np.ndarray) -> str:
     if array.dtype.kind in ("O", "U", "S", "M", "m"):
         return "BYTES"
@@ -386,20 +279,8 @@ def tensor_raw(array: np.ndarray) -> bytes:
     return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
 
 
-def frame_from_inputs(columns: list[tuple[str, np.ndarray]]) -> pd.DataFrame:
-    """``parameters.content_type == "pd"``: every input is a column named after it (KServe)."""
-    pd = pandas_for('Requests with parameters.content_type "pd"')
+def frame_from_inputs(columns: list[tuple[str, np.ndarray]]) -> Any:
+    """``parameters.content_type == "pd"``: every input is a column (``server.kserve.frames``)."""
+    from server.kserve.frames import frame_from_inputs as frame
 
-    data = {}
-    length = None
-    for name, array in columns:
-        flat = array.reshape(-1)
-        if flat.dtype == object:
-            strings = np.empty(len(flat), dtype=object)
-            strings[:] = utf8_strings(name, flat)
-            flat = strings
-        if length is not None and len(flat) != length:
-            raise InvalidInput(f"Input '{name}' has {len(flat)} values but earlier columns have {length}")
-        length = len(flat)
-        data[name] = flat
-    return pd.DataFrame(data)
+    return frame(columns)

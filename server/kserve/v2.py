@@ -15,17 +15,17 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from server.errors import InvalidInput, NotSupported, UnsupportedOutput
-from server.kserve import codec, errors
+from server.errors import InvalidInput, NotSupported
+from server.kserve import codec, errors, inference
 from server.kserve.dataplane import DataPlane
-from server.kserve.types import InferenceRequest, InferenceResponse, RequestOutput
+from server.kserve.types import InferenceRequest, InferenceResponse
 from server.model import PredictiveModel
 from server.version import version
 from server.web.http import Request, Response
 from server.web.routing import Route, Table
 
 HEADER_LENGTH = "inference-header-content-length"
-DEFAULT_OUTPUT = "output-0"
+DEFAULT_OUTPUT = inference.DEFAULT_OUTPUT
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -68,9 +68,10 @@ def decode_inputs(request: InferenceRequest, raw: bytes, max_elements: int) -> l
     offset = 0
     for inp in request.inputs:
         params = inp.parameters or {}
+        inference.check_input_parameters(inp.name, params, "rest")
         chunk = None
+        size = params.get("binary_data_size")
         if inp.data is None:
-            size = params.get("binary_data_size")
             if size is None:
                 raise InvalidInput(f"'data' field is missing for input '{inp.name}'")
             if not isinstance(size, int) or isinstance(size, bool) or size < 0 or offset + size > len(raw):
@@ -79,37 +80,14 @@ def decode_inputs(request: InferenceRequest, raw: bytes, max_elements: int) -> l
                 )
             chunk = raw[offset : offset + size]
             offset += size
+        elif size is not None:
+            raise InvalidInput(
+                f"Input '{inp.name}' has both 'data' and parameters.binary_data_size: send one of them",
+                param="binary_data_size",
+            )
         array = codec.decode_tensor(inp.name, inp.datatype, inp.shape, inp.data, chunk, max_elements)
         decoded.append((inp.name, array))
     return decoded
-
-
-def _model_input(request: InferenceRequest, tensors: list[tuple[str, np.ndarray]]) -> Any:
-    if not tensors:
-        raise InvalidInput("'inputs' is empty: send at least one input tensor")
-    if (request.parameters or {}).get("content_type") == "pd":
-        return codec.frame_from_inputs(tensors)
-    # KServe's sklearn rule: only the first input is the model input.
-    name, array = tensors[0]
-    if array.dtype == object:
-        return codec.utf8_strings(name, array.reshape(-1))
-    return array
-
-
-def _binary(req_binary: bool, wanted: RequestOutput | None) -> bool:
-    if wanted is not None and wanted.parameters and "binary_data" in wanted.parameters:
-        return bool(wanted.parameters["binary_data"])
-    return req_binary
-
-
-def _outputs_for(result: Any, name: str) -> list[tuple[str, np.ndarray]]:
-    if type(result).__name__ == "DataFrame" and name == DEFAULT_OUTPUT:
-        return [(str(col), result[col].to_numpy()) for col in result.columns]
-    if isinstance(result, list):
-        result = np.array(result, dtype=object if result and isinstance(result[0], str) else None)
-    if not isinstance(result, np.ndarray):
-        result = np.asarray(result)
-    return [(name, result)]
 
 
 def encode_response(
@@ -154,6 +132,16 @@ def encode_response(
     return head + b"".join(raws), len(head)
 
 
+def _decode(
+    body: bytes, header_length: str | None, content_type: str, max_elements: int
+) -> tuple[InferenceRequest, bool | None, Any]:
+    """Parse and decode a body (off the event loop when large: ``DataPlane.codec``)."""
+    infer_request, raw = parse_request(body, header_length, content_type)
+    frame, binary_output = inference.request_options(infer_request.parameters)
+    tensors = decode_inputs(infer_request, raw, max_elements)
+    return infer_request, binary_output, inference.model_input(tensors, frame)
+
+
 async def infer_v2(
     dataplane: DataPlane, model: PredictiveModel, body: bytes, header_length: str | None, content_type: str
 ) -> tuple[bytes, int | None]:
@@ -161,45 +149,26 @@ async def infer_v2(
     metrics, model_name = dataplane.metrics, model.name
     start = time.perf_counter()
     try:
-        infer_request, raw = parse_request(body, header_length, content_type)
-        tensors = decode_inputs(infer_request, raw, dataplane.settings.max_elements)
-        x = _model_input(infer_request, tensors)
-        wanted = _requested_outputs(model, infer_request)
+        max_elements = dataplane.settings.max_elements
+        decoded = await dataplane.codec(len(body), _decode, body, header_length, content_type, max_elements)
+        infer_request, binary_output, x = decoded
+        requested = [(o.name, o.parameters) for o in infer_request.outputs or ()]
+        wanted = inference.requested_outputs(model, requested)
     finally:
         metrics.preprocess.labels(model_name).observe(time.perf_counter() - start)
-    req_binary = bool((infer_request.parameters or {}).get("binary_data_output", False))
-    results: dict[str, Any] = {}
-    outputs: list[tuple[str, np.ndarray, bool]] = []
-    for name, method, req_out in wanted:
-        if method not in results:
-            results[method] = await dataplane.predict(model, x, method)
-        binary = _binary(req_binary, req_out)
-        outputs.extend((n, a, binary) for n, a in _outputs_for(results[method], name))
+    results = await inference.infer(dataplane, model, x, wanted)
+    default_binary = bool(binary_output)
+    outputs = [(n, a, default_binary if w.binary is None else w.binary) for n, a, w in results]
     start = time.perf_counter()
-    payload = encode_response(model_name, infer_request.id or str(uuid.uuid4()), outputs)
+    request_id = infer_request.id or str(uuid.uuid4())
+    payload = await dataplane.codec(len(body), encode_response, model_name, request_id, outputs)
     metrics.postprocess.labels(model_name).observe(time.perf_counter() - start)
     return payload
 
 
-def _requested_outputs(
-    model: PredictiveModel, request: InferenceRequest
-) -> list[tuple[str, str, RequestOutput | None]]:
-    """(response name, estimator method, requested output) triples."""
-    if not request.outputs:
-        return [(DEFAULT_OUTPUT, model.default_output, None)]
-    wanted = []
-    for out in request.outputs:
-        if out.name == DEFAULT_OUTPUT:
-            wanted.append((out.name, model.default_output, out))
-        elif out.name in model.outputs:
-            wanted.append((out.name, out.name, out))
-        else:
-            raise UnsupportedOutput(out.name, model.name)
-    return wanted
-
-
 _VERSIONS = "Model versioning not supported yet."
 _BINARY = b"application/octet-stream"
+_HEADER_LENGTH = HEADER_LENGTH.encode()
 
 
 def table(dataplane: DataPlane) -> Table:
@@ -211,15 +180,25 @@ def table(dataplane: DataPlane) -> Table:
         request.name_model(name)
         body = await request.body()
         payload, json_len = await infer_v2(
-            dataplane, model, body, request.header(HEADER_LENGTH.encode()), request.header(b"content-type") or ""
+            dataplane,
+            model,
+            body,
+            request.header(HEADER_LENGTH.encode()),
+            request.header(b"content-type") or "",
         )
         if json_len is None:
             return Response(payload)
-        return Response(payload, content_type=_BINARY, headers=[(HEADER_LENGTH.encode(), str(json_len).encode())])
+        return Response(
+            payload, content_type=_BINARY, headers=[(HEADER_LENGTH.encode(), str(json_len).encode())]
+        )
 
     async def server_metadata(request: Request) -> Response:
         return Response.json(
-            {"name": "kserve-custom-runtime", "version": version(), "extensions": ["model_repository_extension"]}
+            {
+                "name": "kserve-custom-runtime",
+                "version": version(),
+                "extensions": ["model_repository_extension"],
+            }
         )
 
     async def list_models(request: Request) -> Response:
@@ -241,8 +220,10 @@ def table(dataplane: DataPlane) -> Table:
     async def versioned(request: Request) -> Response:
         raise NotSupported(_VERSIONS)
 
-    infer_body = {"required": True, "content": {"application/json": {
-        "schema": {"$ref": "#/components/schemas/InferenceRequest"}}}}
+    infer_body = {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InferenceRequest"}}},
+    }
     hidden = {"include_in_schema": False}
     routes = [
         Route("GET", "/v2", server_metadata, "Server metadata", auth=False),

@@ -31,7 +31,10 @@ class AccessLog:
         """Honours the log level: ``kcr.access`` below INFO (e.g. --log-level warning) turns it off."""
         return logging.getLogger(LOGGER_NAME).isEnabledFor(logging.INFO)
 
-    def record(self, client: str, method: str, path: str, status: int, ms: float, request_id: str) -> None:
+    def record(
+        self, client: str, method: str, path: str, status: int, ms: float, request_id: str, cut: bool = False
+    ) -> None:
+        """``cut``: a stream the server ended at shutdown, logged with `` cut-at-shutdown``."""
         now = time.time()
         second = int(now)
         if second != self._second:
@@ -41,7 +44,7 @@ class AccessLog:
             method, path = _escaped(method), _escaped(path)
         self._lines.append(
             f'{self._stamp},{int((now - second) * 1000):03d} INFO {LOGGER_NAME}: {client} "{method} {path}" '
-            f"{status} {ms:.2f}ms rid={request_id}\n"
+            f"{status} {ms:.2f}ms rid={request_id}{' cut-at-shutdown' if cut else ''}\n"
         )
         if len(self._lines) >= self._max_lines:
             self.flush()

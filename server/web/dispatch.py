@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.errors import KcrError, PayloadTooLarge
+from server.errors import KcrError, MethodNotAllowed, PayloadTooLarge, RouteNotFound
 from server.lifecycle import lifespan
 from server.state import ServerState
 from server.web.access_log import AccessLog
@@ -116,6 +116,7 @@ class Dispatcher:
                 protocol = table.protocol
             request = Request(scope, receive, match.params, self._limit)
             reply = await self._answer(request, match, table, header_bytes)
+            state["reply"] = reply
             with contextlib.suppress(ClientGone):
                 await reply(receive, send_with_id)
         finally:
@@ -129,7 +130,8 @@ class Dispatcher:
             access_log = self.access_log
             if access_log is not None:
                 ms = (time.perf_counter() - start) * 1000
-                access_log.record(client_of(scope), scope["method"], path, status, ms, rid)
+                cut = getattr(state.get("reply"), "cut", False)
+                access_log.record(client_of(scope), scope["method"], path, status, ms, rid, cut)
 
     async def _answer(self, request: Request, match: Any, table: Table | None, header_bytes: int) -> Reply:
         scope = request.scope
@@ -143,7 +145,8 @@ class Dispatcher:
             if compiled is not None:
                 if compiled.route.auth and self._keys:
                     check_request(self._keys, scope)
-                return await compiled.route.endpoint(request)
+                reply: Reply = await compiled.route.endpoint(request)
+                return reply
             if table is not None and table.owns and self._keys:
                 check_request(self._keys, scope)
             if match.allowed is not None:
@@ -153,7 +156,7 @@ class Dispatcher:
             if scope["path"] in DOCS_PATHS and self._build_docs is not None:
                 return _Forward(await self._docs_app(), scope)
             if table is not None and table.owns:
-                return _render(table, request, _NotFound(f"Unknown path {scope['path']}"), status=404)
+                return _render(table, request, RouteNotFound(scope["method"], scope["path"]))
             return _NOT_FOUND
         except ClientGone:
             return _Nothing()
@@ -237,10 +240,6 @@ def served_names(state: ServerState) -> frozenset[str]:
     return frozenset(names)
 
 
-class _NotFound(KcrError):
-    """A path under a protocol's prefix that no route serves."""
-
-
 def _render(table: Table | None, request: Request, exc: Exception, status: int | None = None) -> Reply:
     if table is None:
         message = exc.message if isinstance(exc, KcrError) else "Internal Server Error"
@@ -254,8 +253,7 @@ def _render(table: Table | None, request: Request, exc: Exception, status: int |
 
 def _method_not_allowed(table: Table | None, request: Request, method: str) -> Reply:
     if table is not None and table.owns:
-        reply = _render(table, request, _NotFound(f"Method {request.scope['method']} is not allowed here"))
-        reply.status = 405
+        reply = _render(table, request, MethodNotAllowed(request.scope["method"], request.scope["path"]))
     else:
         reply = Response(b'{"detail":"Method Not Allowed"}', 405)
     reply.headers.append((b"allow", method.encode()))

@@ -93,8 +93,24 @@ class Request:
 
     async def body(self) -> bytes:
         if self._body is None:
+            if (encoding := self.headers.get(b"content-encoding")) not in (None, b"identity"):
+                from server.web.encoding import read_decoded_body
+
+                length = self.headers.get(b"content-length")
+                self._body = await read_decoded_body(self._chunks(), encoding, length, self.body_limit)
+                return self._body
             self._body = await read_body(self.receive, self.headers.get(b"content-length"), self.body_limit)
         return self._body
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives (for ``server.web.encoding``)."""
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone()
+            yield message.get("body", b"")
+            if not message.get("more_body", False):
+                return
 
 
 class Response:
@@ -154,12 +170,19 @@ class EventStream:
     could tell whose CancelledError it was (anyio#1214). Nested scopes keep them apart.
     """
 
-    __slots__ = ("content", "headers", "status")
+    __slots__ = ("content", "cut", "headers", "on_cut", "status")
 
-    def __init__(self, content: AsyncIterator[bytes], headers: Headers | None = None) -> None:
+    def __init__(
+        self, content: AsyncIterator[bytes], headers: Headers | None = None, on_cut: bytes = b""
+    ) -> None:
         self.content = content
         self.status = 200
         self.headers: Headers = [*SSE_HEADERS, *(headers or ())]
+        #: Sent when the server cuts the stream (the graceful shutdown timed out): the protocol's
+        #: last words, so the client sees an error rather than a silently truncated answer.
+        self.on_cut = on_cut
+        #: Set when the stream was cut by the server, for the access log.
+        self.cut = False
 
     async def __call__(self, receive: Receive, send: Send) -> None:
         import anyio
@@ -177,8 +200,16 @@ class EventStream:
             watcher = asyncio.ensure_future(watch())
             try:
                 await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
-                async for chunk in self.content:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                try:
+                    async for chunk in self.content:
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                except asyncio.CancelledError:
+                    # Not the client leaving (that cancels our own scope, above): the server is
+                    # cancelling what is still running at the end of its graceful shutdown.
+                    self.cut = True
+                    with contextlib.suppress(BaseException):
+                        await send({"type": "http.response.body", "body": self.on_cut, "more_body": False})
+                    raise
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
             finally:
                 finished = True

@@ -85,7 +85,7 @@ def iris_cases(m: str = "iris") -> list[Case]:
         Case("v2-live", "GET", "/v2/health/live"),
         Case("v2-ready", "GET", "/v2/health/ready"),
         Case("v2-models", "GET", "/v2/models"),
-        Case("v2-model-metadata", "GET", f"/v2/models/{m}"),
+        Case("v2-model-metadata", "GET", f"/v2/models/{m}", difference="metadata-from-estimator", ours=200),
         Case("v2-model-ready", "GET", f"/v2/models/{m}/ready"),
         Case("v2-model-unknown", "GET", "/v2/models/unknown"),
         Case("v2-model-ready-unknown", "GET", "/v2/models/unknown/ready"),

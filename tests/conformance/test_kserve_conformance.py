@@ -30,6 +30,7 @@ KSERVE_STATUS = {
     "method-outputs": {400},
     "binary-default": {200},
     "string-outputs": {500},
+    "metadata-from-estimator": {200},
 }
 
 SETUPS = {

@@ -215,12 +215,18 @@ def test_custom_predictors_follow_kserve_conventions() -> None:
             continue
         (c,) = predictor["containers"]
         assert c["name"] == "kserve-container", name
-        assert c["ports"] == [{"containerPort": 8080, "protocol": "TCP"}], name
-        probe = c["readinessProbe"]["httpGet"]
-        assert probe["port"] == 8080
-        assert re.fullmatch(r"/v1/models/[\w.-]+|/v2/models/[\w.-]+/ready|/v2/health/ready", probe["path"]), (
-            name
-        )
+        if c["ports"][0].get("name") == "h2c":  # the gRPC variant: Knative routes one port, HTTP/2
+            assert c["ports"] == [{"name": "h2c", "containerPort": 8081, "protocol": "TCP"}], name
+            assert "--grpc_port=8081" in c["args"] and "--enable_grpc=true" in c["args"], name
+            assert c["readinessProbe"]["grpc"] == {"port": 8081}, name  # "" = readiness
+            assert c["livenessProbe"]["grpc"] == {"port": 8081, "service": "liveness"}, name
+        else:
+            assert c["ports"] == [{"containerPort": 8080, "protocol": "TCP"}], name
+            probe = c["readinessProbe"]["httpGet"]
+            assert probe["port"] == 8080
+            assert re.fullmatch(
+                r"/v1/models/[\w.-]+|/v2/models/[\w.-]+/ready|/v2/health/ready", probe["path"]
+            ), name
         if annotations.get("serving.kserve.io/deploymentMode") != "RawDeployment":
             assert annotations.get("serving.kserve.io/enable-prometheus-scraping") == "true", name
             assert annotations.get("prometheus.kserve.io/port") == "8080", name
@@ -254,6 +260,9 @@ def test_the_variants_exist() -> None:
         for e in d["spec"]["predictor"]["containers"][0].get("env", [])
     ), "an sklearn ISVC with STORAGE_URI"
     assert any(image(d).endswith("-iris") for d in sk), "an sklearn ISVC with the baked model"
+    assert any(d["spec"]["predictor"]["containers"][0]["ports"][0].get("name") == "h2c" for d in sk), (
+        "an sklearn ISVC served over gRPC"
+    )
     ol = [d for d in serverless if "kcr-ollama-proxy" in image(d)]
     assert any("qwen2.5-0.5b" in image(d) for d in ol), "ollama-proxy with baked weights"
     assert any(
@@ -353,6 +362,8 @@ def test_dockerfile_conventions(path: Path) -> None:
     words = [w for w, _ in final]
     assert ("USER", "1000:1000") in final
     assert ("EXPOSE", "8080") in final
+    if path.name == "Dockerfile.sklearn":
+        assert ("EXPOSE", "8081") in final  # gRPC
     assert "HEALTHCHECK" in words and "curl" not in dict(final)["HEALTHCHECK"]
     assert "LABEL" in words and "org.opencontainers.image.source" in dict(final)["LABEL"]
     assert json.loads(dict(final)["ENTRYPOINT"])[0] == "dumb-init"  # PID 1 forwards SIGTERM, reaps

@@ -39,6 +39,8 @@ class FakeOllama:
         self.delay_first = 0.0
         #: Seconds between the last line and the end of the body (Ollama ends it at once).
         self.delay_end = 0.0
+        #: A raw answer to generation requests: (status, content type, body chunks), sent as is.
+        self.raw: tuple[int, str, list[bytes]] | None = None
         self.disconnects = 0
         self.completed = 0
         #: Client port of every generation request: one port for many requests = a reused connection.
@@ -66,6 +68,7 @@ class FakeOllama:
         self.requests.clear()
         self.peer_ports.clear()
         self.script = None
+        self.raw = None
         self.fail_status = None
         self.error_after = None
         self.delay_between = self.delay_first = self.delay_end = 0.0
@@ -171,6 +174,14 @@ class FakeOllama:
             )
         if self.fail_status is not None:
             return JSONResponse({"error": self.fail_message}, status_code=self.fail_status)
+        if self.raw is not None:
+            status, media_type, pieces = self.raw
+
+            async def raw() -> AsyncIterator[bytes]:
+                for piece in pieces:
+                    yield piece
+
+            return StreamingResponse(raw(), status_code=status, media_type=media_type)
         chunks = self._reply(body, key)
         for c in chunks:
             c["model"] = body["model"]

@@ -11,6 +11,7 @@ import openai
 import orjson
 import pytest
 
+from server.openai.types import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 from tests.openai.conftest import MODEL, Facade
 from tests.openai.fake_ollama import FakeOllama
 from tests.openai.schema import validate
@@ -326,56 +327,120 @@ def test_upstream_connection_is_reused(facade: Facade, fake: FakeOllama) -> None
     assert len(set(fake.peer_ports)) == 1, fake.peer_ports
 
 
-def _normalised(response: httpx.Response) -> tuple[int, str, Any]:
-    """Status, content type and body with the per-request ids and timestamps blanked."""
-    kind = response.headers.get("content-type", "").split(";")[0]
-    if kind == "text/event-stream":
-        body: Any = sse_events(response)
-    else:
-        body = response.json()
-    for item in body if isinstance(body, list) else [body]:
-        if isinstance(item, dict):
-            item.pop("id", None)
-            item.pop("created", None)
-    return response.status_code, kind, body
+def _fastapi_reference() -> Any:
+    """A FastAPI route over the same request models, rendering its validation errors the way the old
+    FastAPI routes of the facade did: the reference for what the wing's own body reading answers."""
+    from fastapi import FastAPI
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from fastapi.testclient import TestClient
+    from starlette.exceptions import HTTPException
 
+    app = FastAPI()
 
-def test_fast_path_answers_like_the_fastapi_route(
-    fake: FakeOllama, facade_factory: Callable[..., Facade]
-) -> None:
-    """``server/openai_fastpath.py`` must be invisible: same status, type and body as the route."""
-    args = ("--ollama-host", fake.url, "--model", MODEL, "--api-key", "k1")
-    fast = facade_factory(*args)
-    slow = facade_factory(*args, environ={"KCR_FAST_PATH": "false"})
-    auth = {"authorization": "Bearer k1"}
-    cases: list[tuple[str, dict[str, str], bytes]] = [
-        ("/chat/completions", auth, orjson.dumps({"model": MODEL, "messages": USER})),
-        ("/chat/completions", auth, orjson.dumps({"model": MODEL, "messages": USER, "stream": True})),
-        ("/completions", auth, orjson.dumps({"model": MODEL, "prompt": "Hi", "stream": True})),
-        ("/completions", auth, orjson.dumps({"model": MODEL, "prompt": "Hi"})),
-        ("/chat/completions", {}, orjson.dumps({"model": MODEL, "messages": USER})),
-        ("/chat/completions", {"authorization": "Bearer nope"}, orjson.dumps({"model": MODEL})),
-        ("/chat/completions", auth, b"{nope"),
-        ("/chat/completions", auth, b""),
-        ("/chat/completions", auth, orjson.dumps({"model": MODEL, "messages": []})),
-        ("/chat/completions", auth, orjson.dumps({"model": "gpt-4o", "messages": USER})),
-        ("/chat/completions", auth, b'{"model": "smollm2:135m", "messages": [], "seed": NaN}'),
-        ("/chat/completions", {**auth, "content-type": "text/plain"}, orjson.dumps({"model": MODEL})),
-    ]
-    for path, headers, content in cases:
-        headers = {"content-type": "application/json", **headers}
-        got = [
-            _normalised(httpx.post(f.base + path, content=content, headers=headers, timeout=10))
-            for f in (fast, slow)
+    def error(message: str, param: str | None) -> JSONResponse:
+        body = {"message": message, "type": "invalid_request_error", "param": param, "code": None}
+        return JSONResponse({"error": body}, 400)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Any, exc: RequestValidationError) -> JSONResponse:
+        problems = exc.errors()
+        if problems and problems[0]["type"] == "json_invalid":
+            return error("We could not parse the JSON body of your request.", None)
+        locs = [".".join(str(p) for p in e["loc"] if p != "body") for e in problems]
+        parts = [
+            f"{where}: {e['msg']}" if where else e["msg"] for where, e in zip(locs, problems, strict=True)
         ]
-        assert got[0] == got[1], (path, headers, content)
-    before = _counted(fast)
-    assert before == _counted(slow)
+        return error("Invalid request: " + "; ".join(parts[:5]), locs[0] or None)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Any, exc: HTTPException) -> JSONResponse:
+        return error(str(exc.detail), None)
+
+    @app.post("/chat/completions")
+    async def chat(body: ChatCompletionRequest) -> dict[str, bool]:
+        return {"valid": True}
+
+    @app.post("/completions")
+    async def completions(body: CompletionRequest) -> dict[str, bool]:
+        return {"valid": True}
+
+    @app.post("/embeddings")
+    async def embeddings(body: EmbeddingRequest) -> dict[str, bool]:
+        return {"valid": True}
+
+    return TestClient(app)
+
+
+JSON_CT = {"content-type": "application/json"}
+CHAT = orjson.dumps({"model": MODEL, "messages": USER})
+N0 = json.dumps({"model": MODEL, "messages": USER, "n": 0})
+BODY_CASES: list[tuple[str, dict[str, str], bytes]] = [
+    ("/chat/completions", JSON_CT, CHAT),
+    ("/chat/completions", JSON_CT, b"{nope"),
+    ("/chat/completions", JSON_CT, b""),
+    ("/chat/completions", JSON_CT, b"[1]"),
+    ("/chat/completions", JSON_CT, b"null"),
+    ("/chat/completions", JSON_CT, orjson.dumps({"model": MODEL, "messages": []})),
+    ("/chat/completions", JSON_CT, b'{"model": "smollm2:135m", "messages": [], "seed": NaN}'),
+    ("/chat/completions", JSON_CT, b'{"model": 1, "temperature": Infinity}'),
+    ("/chat/completions", JSON_CT, N0.encode("utf-16")),
+    ("/chat/completions", JSON_CT, b"\xff\xfe{"),
+    (
+        "/chat/completions",
+        JSON_CT,
+        json.dumps({"model": MODEL, "messages": USER, "max_tokens": 2**64}).encode(),
+    ),
+    ("/chat/completions", {"content-type": "application/json; charset=utf-8"}, N0.encode()),
+    ("/chat/completions", {"content-type": "application/vnd.api+json"}, CHAT),
+    ("/chat/completions", {"content-type": "APPLICATION/JSON"}, CHAT),
+    ("/chat/completions", {"content-type": "text/plain"}, CHAT),
+    ("/chat/completions", {"content-type": "json"}, CHAT),
+    ("/chat/completions", {"content-type": "application/x-www-form-urlencoded"}, b"model=x"),
+    ("/completions", JSON_CT, orjson.dumps({"model": MODEL, "prompt": [[1, "a"]]})),
+    ("/completions", JSON_CT, orjson.dumps({"model": MODEL, "prompt": "Hi"})),
+    ("/embeddings", JSON_CT, orjson.dumps({"model": "embed:1"})),
+    ("/embeddings", JSON_CT, orjson.dumps({"model": "embed:1", "input": [1.5]})),
+]
+
+
+def test_bodies_are_read_as_the_fastapi_route_read_them(facade: Facade) -> None:
+    """The facade reads and validates bodies itself (no framework on the request path); it must
+    answer what a FastAPI route over the same models answered: same status, same error object."""
+    reference = _fastapi_reference()
+    for path, headers, content in BODY_CASES:
+        got = httpx.post(facade.base + path, content=content, headers=headers, timeout=10)
+        want = reference.post(path, content=content, headers=headers)
+        assert got.status_code == want.status_code, (path, headers, content, got.text, want.text)
+        if want.status_code != 200:
+            assert got.json() == want.json(), (path, headers, content)
+            validate("ErrorResponse", got.json())
+
+
+def test_a_body_without_content_type_is_json(facade: Facade) -> None:
+    """The one deliberate difference from FastAPI (which refused it): as the old chat fast path did."""
+    for path, body in (("/chat/completions", CHAT), ("/embeddings", b'{"model": "embed:1", "input": "a"}')):
+        assert httpx.post(facade.base + path, content=body, timeout=10).status_code == 200
+    r = httpx.post(facade.base + "/chat/completions", content=b'{"model": "x"}', timeout=10)
+    assert r.status_code == 400 and r.json()["error"]["param"] == "messages"
+
+
+def test_both_prefixes_count_one_series(fake: FakeOllama, facade_factory: Callable[..., Facade]) -> None:
+    """``kcr_openai_requests_total`` is labelled by the route as declared: one series for both mounts;
+    401s (the key is checked by the dispatcher) are counted too, a wrong method is not."""
+    keyed = facade_factory("--ollama-host", fake.url, "--model", MODEL, environ={"KCR_API_KEYS": "k1"})
+    auth = {"authorization": "Bearer k1"}
+    before = _counted(keyed)
     for prefix in ("/v1", "/openai/v1"):
-        assert raw_chat_at(fast, prefix, auth).status_code == 200
-    after = _counted(fast)
+        assert raw_chat_at(keyed, prefix, auth).status_code == 200
+        assert raw_chat_at(keyed, prefix, {}).status_code == 401
+        assert httpx.get(keyed.url + prefix + "/chat/completions", headers=auth).status_code == 405
+    after = _counted(keyed)
     grown = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
-    assert list(grown.values()) == [2.0] and '"/chat/completions"' in next(iter(grown)), grown
+    assert grown == {
+        '{code="200",model="smollm2:135m",route="/chat/completions"}': 2.0,
+        '{code="401",model="",route="/chat/completions"}': 2.0,
+    }, grown
 
 
 def raw_chat_at(facade: Facade, prefix: str, headers: dict[str, str]) -> httpx.Response:
@@ -384,11 +449,11 @@ def raw_chat_at(facade: Facade, prefix: str, headers: dict[str, str]) -> httpx.R
 
 
 def _counted(facade: Facade) -> dict[str, float]:
-    """``kcr_openai_requests_total`` samples by labels (the fast path must count the same series)."""
+    """``kcr_openai_requests_total`` samples by labels."""
     text = httpx.get(facade.url + "/metrics", timeout=10).text
     samples: dict[str, float] = {}
     for line in text.splitlines():
         if line.startswith("kcr_openai_requests_total{"):
             labels, value = line.rsplit(" ", 1)
-            samples[labels] = float(value)
+            samples[labels[len("kcr_openai_requests_total") :]] = float(value)
     return samples

@@ -9,7 +9,7 @@ from typing import Any
 #: Requests sent by the fuzz tests of this session, by test; printed in the terminal summary.
 FUZZ_COUNTS: Counter[str] = Counter()
 
-OPENAI_PREFIXES = ("/v1/chat", "/v1/completions", "/v1/embeddings", "/openai/v1/")
+OPENAI_PREFIXES = ("/v1/", "/openai/v1/")
 
 
 def family(path: str, generative: bool) -> str:
@@ -48,13 +48,15 @@ def error_problem(status: int, content: bytes, path: str, generative: bool) -> s
     """None if a 4xx/5xx body is in the protocol's own error shape.
 
     FastAPI's ``{"detail": ...}`` for a path no route matches (404) or a method a route does not
-    allow (405) is KServe's own behaviour and accepted.
+    allow (405) is KServe's own behaviour and accepted, except under the OpenAI prefixes, where every
+    answer is an OpenAI error object.
     """
     try:
         body = json.loads(content)
     except ValueError:
         return f"{status} body is not JSON: {content[:200]!r}"
-    if status in (404, 405) and isinstance(body, dict) and set(body) == {"detail"}:
+    openai = family(path, generative) == "openai"
+    if status in (404, 405) and isinstance(body, dict) and set(body) == {"detail"} and not openai:
         return None
     if family(path, generative) == "openai":
         return openai_error_problem(body)

@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
+from server.web.http import Response
+from server.web.routing import Route, Router, Table
 from tests.openai.conftest import start_facade
 from tests.openai.fake_ollama import FakeOllama
 from tests.procs import ServerProcess, start_kcr
@@ -115,11 +117,12 @@ def test_100_dropped_clients_leave_no_tasks(slow_fake: FakeOllama) -> None:
                            "--max-queue", "0"])  # fmt: skip
     try:
 
-        async def tasks() -> dict[str, int]:
-            return {"tasks": len(asyncio.all_tasks())}
+        async def tasks(request: Any) -> Response:
+            return Response.json({"tasks": len(asyncio.all_tasks())})
 
-        facade.app.router.add_api_route("/_test/tasks", tasks)
-        facade.app.middleware_stack = None  # rebuilt on the next request with the new route
+        route = Route("GET", "/_test/tasks", tasks, auth=False)
+        test_only = Table("test", [route], render=None)  # type: ignore[arg-type]
+        facade.app.router = Router([*facade.app.router.tables, test_only])
         holder["n"] = lambda: httpx.get(facade.url + "/_test/tasks").json()["tasks"]
         for _ in range(5):
             drop(facade.url)

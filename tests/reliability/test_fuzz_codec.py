@@ -211,7 +211,12 @@ def test_corrupted_tensors_are_400(client: Any, case: tuple[bytes, dict[str, str
 def test_non_utf8_bytes_are_400(client: Any) -> None:
     for payload in (b"\xff\xfe", b"ok\x80", b"\xc3"):
         raw = struct.pack("<I", len(payload)) + payload
-        tensor = {"name": "x", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": len(raw)}}
+        tensor = {
+            "name": "x",
+            "shape": [1],
+            "datatype": "BYTES",
+            "parameters": {"binary_data_size": len(raw)},
+        }
         head = json.dumps({"inputs": [tensor]}).encode()
         response = _send(client, head + raw, {HEADER: str(len(head))})
         assert response.status_code == 400

@@ -42,7 +42,8 @@ def test_modules_stay_small(package: str) -> None:
     long = {
         str(p.relative_to(ROOT)): n
         for p in (ROOT / package).rglob("*.py")
-        if (n := len(p.read_text().splitlines())) > MAX_LINES
+        if "_pb2" not in p.name  # generated from a .proto (scripts/gen_proto.sh)
+        and (n := len(p.read_text().splitlines())) > MAX_LINES
     }
     assert long == {}
 

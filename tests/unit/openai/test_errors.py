@@ -16,6 +16,7 @@ from server.openai.types import ChatCompletionRequest
     [
         (errors.Unauthorized(), 401, "invalid_request_error", "invalid_api_key", None),
         (errors.PayloadTooLarge("big"), 413, "invalid_request_error", "payload_too_large", None),
+        (errors.UnsupportedEncoding("br"), 415, "invalid_request_error", "unsupported_encoding", None),
         (errors.InvalidInput("bad", param="x"), 400, "invalid_request_error", None, None),
         (UnsupportedParameter("logit_bias"), 400, "invalid_request_error", "unsupported_parameter", None),
         (errors.ModelNotFound("m"), 404, "invalid_request_error", "model_not_found", None),
@@ -55,6 +56,11 @@ def test_messages() -> None:
         "param": "best_of",
         "code": "unsupported_parameter",
     }
+
+
+def test_messages_quoting_the_request_are_bounded() -> None:
+    message = error_object(errors.ModelNotFound("x" * 100_000))[1]["message"]
+    assert len(message) < 1100 and message.endswith("more characters)")
 
 
 def test_unknown_exceptions_are_a_plain_500() -> None:

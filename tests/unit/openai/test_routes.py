@@ -221,7 +221,8 @@ def test_refusals_happen_before_the_backend_is_called() -> None:
         r = await client.post("/v1/chat/completions", json={**CHAT, "model": "nope", "logprobs": True})
         assert r.status_code == 404  # the model is resolved first, as before
         r = await client.get("/v1/chat/completions")
-        assert r.status_code == 405 and r.json() == {"detail": "Method Not Allowed"}
+        assert r.status_code == 405 and r.json()["error"]["type"] == "invalid_request_error"
+        assert r.headers["allow"] == "POST"
 
     serve(model, test)
     assert model.requests == []

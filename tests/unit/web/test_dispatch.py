@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from server.errors import InvalidInput
+from server.errors import InvalidInput, RouteNotFound
 from server.settings import Settings
 from server.state import build_state
 from server.web.dispatch import MAX_HEADER_BYTES, Dispatcher
@@ -37,6 +37,8 @@ async def boom(request: Request) -> Response:
 
 def render(request: Request | None, exc: Exception) -> Response:
     status = 400 if isinstance(exc, InvalidInput) else 401 if "key" in str(exc).lower() else 500
+    if isinstance(exc, RouteNotFound):
+        status = 404
     return Response.json({"shape": "ours", "message": str(exc)}, status)
 
 

@@ -1,18 +1,19 @@
 """OpenAI-facade metrics, registered on the app's own Prometheus registry.
 
-Measured in the router (not the runtime) so every generative backend gets the same series: requests
-by route/model/status, time to first token, decode rate, token counters, in-flight/queued gauges read
+Measured in the wing (not the runtime) so every generative backend gets the same series: requests by
+route/model/status, time to first token, decode rate, token counters, in-flight/queued gauges read
 from the runtime's limiter, and upstream failures by kind.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from server import errors
+from server.generation import Usage
+from server.model import GenerativeModel
 
 _TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120)
 _RATE_BUCKETS = (1, 2, 5, 10, 20, 35, 50, 75, 100, 150, 250, 500)
@@ -32,8 +33,13 @@ def upstream_kind(exc: BaseException) -> str | None:
     return None
 
 
+def _reader(model: GenerativeModel, which: int) -> Callable[[], float]:
+    """Reads the model's (in flight, queued) pair when Prometheus scrapes."""
+    return lambda: float(model.queue_stats()[which])
+
+
 class OpenAIMetrics:
-    def __init__(self, registry: CollectorRegistry, models: Sequence[Any]) -> None:
+    def __init__(self, registry: CollectorRegistry, models: Sequence[GenerativeModel]) -> None:
         r = registry
         self.requests = Counter(
             "kcr_openai_requests",
@@ -70,10 +76,10 @@ class OpenAIMetrics:
         in_flight = Gauge("kcr_openai_in_flight", "requests running upstream", ["model"], registry=r)
         queued = Gauge("kcr_openai_queued", "requests waiting for an upstream slot", ["model"], registry=r)
         for model in models:
-            in_flight.labels(model.name).set_function(lambda m=model: float(m.queue_stats()[0]))
-            queued.labels(model.name).set_function(lambda m=model: float(m.queue_stats()[1]))
+            in_flight.labels(model.name).set_function(_reader(model, 0))
+            queued.labels(model.name).set_function(_reader(model, 1))
 
-    def record_usage(self, model: str, usage: Any, generation_seconds: float) -> None:
+    def record_usage(self, model: str, usage: Usage | None, generation_seconds: float) -> None:
         if usage is None:
             return
         self.prompt_tokens.labels(model).inc(usage.prompt_tokens)

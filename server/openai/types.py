@@ -1,16 +1,18 @@
 """OpenAI wire models (chat, legacy completions, embeddings, models, errors); imports only pydantic.
 
 Requests are tolerant (unknown fields ignored, as vLLM does) but typed, so a wrong type is a 400 before
-any runtime sees it. Responses omit optional fields that are unset (``tool_calls``, ``usage`` ...) while
-keeping the nullable-but-required ones (``content``, ``refusal``, ``logprobs``, ``finish_reason``) as
-``null``: that is what the published OpenAPI schema and the ``openai`` SDK expect.
+any runtime sees it. The response models document the shapes (the OpenAPI document, the unit tests);
+``server.openai.serving`` writes the same JSON from plain dicts, since building a model per stream chunk
+is most of what a chunk costs. They omit optional fields that are unset (``tool_calls``, ``usage`` ...)
+while keeping the nullable-but-required ones (``content``, ``refusal``, ``logprobs``, ``finish_reason``)
+as ``null``: that is what the published OpenAPI schema and the ``openai`` SDK expect.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 #: OpenAI declares these integers ``format: int64``; larger ones are a 400 here, not a surprise upstream.
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -21,12 +23,16 @@ class _Request(BaseModel):
 
 
 class WireModel(BaseModel):
-    """Response base: fields named in ``omit_if_none`` disappear when None, every other one stays."""
+    """Response base: fields named in ``omit_if_none`` disappear when None, every other one stays.
+
+    The serializers have no return annotation on purpose: pydantic would publish it (``dict``) as the
+    response schema in the OpenAPI document instead of the model's fields.
+    """
 
     omit_if_none: ClassVar[frozenset[str]] = frozenset()
 
     @model_serializer(mode="wrap")
-    def _drop_unset(self, handler: Any) -> dict[str, Any]:
+    def _drop_unset(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
         data = handler(self)
         for key in self.omit_if_none:
             if data.get(key, 0) is None:
@@ -271,7 +277,7 @@ class ChatCompletionChunk(WireModel):
     include_usage: bool = Field(default=False, exclude=True)
 
     @model_serializer(mode="wrap")
-    def _drop_unset(self, handler: Any) -> dict[str, Any]:
+    def _drop_unset(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
         data = handler(self)
         if data.get("system_fingerprint") is None:
             data.pop("system_fingerprint", None)
@@ -323,6 +329,21 @@ class ModelCard(WireModel):
     object: Literal["model"] = "model"
     created: int = 0
     owned_by: str = "kcr"
+
+
+class ModelList(WireModel):
+    """``GET /v1/models``: OpenAI reads ``data``, KServe v1's model list reads ``models``."""
+
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+    models: list[str]
+
+
+class ModelEntry(ModelCard):
+    """``GET /v1/models/{id}``: the OpenAI model object plus KServe v1's readiness fields."""
+
+    name: str
+    ready: bool = True
 
 
 class ErrorBody(WireModel):

@@ -1,0 +1,299 @@
+"""The Open Inference Protocol over gRPC: ``inference.GRPCInferenceService`` and ``grpc.health.v1``.
+
+A second transport of the KServe wing, beside REST (as MLServer puts ``grpc/`` beside ``rest/``):
+the same dataplane and micro-batcher, the same request rules (``server.kserve.inference``), the same
+error table (``server.kserve.errors``, mapped to gRPC status codes), API keys (the ``authorization``
+metadata), metrics (KServe's histograms through the dataplane; ``kcr_requests_total`` with
+``protocol="grpc"`` and the HTTP-equivalent ``code``, so one error-rate query covers both), access
+log and request ids (``x-request-id`` metadata, echoed in the trailing metadata).
+
+``GrpcService`` runs a ``grpc.aio`` server in the event loop uvicorn serves from, started and stopped
+by the lifespan (``ServerState.services``). On SIGTERM it stops taking calls at once while the calls
+in flight finish within ``--graceful-timeout``. This module is imported only when gRPC is served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from server.errors import KcrError, NotSupported
+from server.kserve import errors, grpc_codec, inference
+from server.kserve import grpc_predict_v2_pb2 as pb
+from server.kserve import grpc_predict_v2_pb2_grpc as pb_grpc
+from server.kserve.dataplane import DataPlane
+from server.kserve.repository import Repository
+from server.state import ServerState
+from server.version import version
+from server.web.access_log import AccessLog
+from server.web.auth import check_api_key
+
+logger = logging.getLogger("kcr.server")
+
+#: HTTP-equivalent status (the KServe wing's table) → gRPC code.
+_CODES = {
+    400: grpc.StatusCode.INVALID_ARGUMENT,
+    401: grpc.StatusCode.UNAUTHENTICATED,
+    404: grpc.StatusCode.NOT_FOUND,
+    413: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    415: grpc.StatusCode.INVALID_ARGUMENT,
+    429: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    501: grpc.StatusCode.UNIMPLEMENTED,
+    503: grpc.StatusCode.UNAVAILABLE,
+    504: grpc.StatusCode.DEADLINE_EXCEEDED,
+}
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:/+=@-]{1,128}$")
+_VERSIONS = "Model versioning not supported yet."
+SERVICE = "inference.GRPCInferenceService"
+
+
+def grpc_code(status: int) -> grpc.StatusCode:
+    return _CODES.get(status, grpc.StatusCode.INTERNAL if status >= 500 else grpc.StatusCode.UNKNOWN)
+
+
+class _Call:
+    """What one RPC carries besides its message: metadata, request id, the model it names."""
+
+    __slots__ = ("authorization", "model", "request_id")
+
+    def __init__(self, context: grpc.aio.ServicerContext) -> None:
+        self.authorization: str | None = None
+        request_id = None
+        for key, value in context.invocation_metadata() or ():
+            if key == "x-request-id" and request_id is None and isinstance(value, str):
+                request_id = value if _SAFE_ID.match(value) else None
+            elif key == "authorization":
+                self.authorization = value if isinstance(value, str) else None
+        self.request_id = request_id or os.urandom(16).hex()
+        self.model = ""
+
+
+Handler = Callable[[Any, _Call], Awaitable[Any]]
+
+
+class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
+    def __init__(self, state: ServerState, dataplane: DataPlane, repository: Repository) -> None:
+        self.state = state
+        self.dataplane = dataplane
+        self.registry = state.registry
+        self.repository = repository
+        self._keys = state.settings.api_keys
+        self._max_elements = state.settings.max_elements
+        settings = state.settings
+        self._access_log = AccessLog() if settings.access_log and AccessLog.wanted() else None
+        self._counters: dict[tuple[str, int], Any] = {}
+        # Each RPC below is ``_serve`` around its handler: auth, errors, metrics, log, request id.
+        for name, auth in (("ServerLive", False), ("ServerReady", False), ("ModelReady", False),
+                           ("ServerMetadata", False), ("ModelMetadata", False), ("ModelInfer", True),
+                           ("RepositoryModelLoad", True), ("RepositoryModelUnload", True)):  # fmt: skip
+            setattr(self, name, self._serve(name, getattr(self, "_" + name), auth))
+
+    def _serve(self, name: str, handler: Handler, auth: bool) -> Callable[..., Awaitable[Any]]:
+        path = f"/{SERVICE}/{name}"
+        metrics = self.state.metrics
+
+        async def rpc(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            start = time.perf_counter()
+            call = _Call(context)
+            status = 200
+            metrics.in_flight.inc()
+            try:
+                if auth and self._keys:
+                    check_api_key(self._keys, call.authorization)
+                return await handler(request, call)
+            except Exception as exc:
+                if not isinstance(exc, KcrError):
+                    logger.exception("unhandled error in %s (request id %s)", path, call.request_id)
+                status, message, _ = errors.error_parts(exc)
+                await context.abort(grpc_code(status), message, (("x-request-id", call.request_id),))
+            finally:
+                metrics.in_flight.dec()
+                self._count(call.model, status)
+                if self._access_log is not None:
+                    peer = (context.peer() or "-").split(":")
+                    client = peer[1] if len(peer) > 2 else "-"
+                    ms = (time.perf_counter() - start) * 1000
+                    self._access_log.record(client, "POST", path, status, ms, call.request_id)
+                if status == 200:
+                    context.set_trailing_metadata((("x-request-id", call.request_id),))
+
+        return rpc
+
+    def _count(self, model: str, status: int) -> None:
+        counter = self._counters.get((model, status))
+        if counter is None:
+            counter = self.state.metrics.requests.labels(model, "grpc", str(status))
+            if len(self._counters) < 4096:
+                self._counters[(model, status)] = counter
+        counter.inc()
+
+    # --- the RPCs --------------------------------------------------------------------------------
+
+    async def _ServerLive(self, request: pb.ServerLiveRequest, call: _Call) -> pb.ServerLiveResponse:
+        return pb.ServerLiveResponse(live=True)
+
+    async def _ServerReady(self, request: pb.ServerReadyRequest, call: _Call) -> pb.ServerReadyResponse:
+        return pb.ServerReadyResponse(ready=not self.state.draining and self.registry.all_ready())
+
+    async def _ModelReady(self, request: pb.ModelReadyRequest, call: _Call) -> pb.ModelReadyResponse:
+        if request.version:
+            raise NotSupported(_VERSIONS)
+        call.model = request.name
+        return pb.ModelReadyResponse(ready=self.registry.get(request.name).ready)
+
+    async def _ServerMetadata(
+        self, request: pb.ServerMetadataRequest, call: _Call
+    ) -> pb.ServerMetadataResponse:
+        return pb.ServerMetadataResponse(
+            name="kserve-custom-runtime", version=version(), extensions=["model_repository_extension"]
+        )
+
+    async def _ModelMetadata(self, request: pb.ModelMetadataRequest, call: _Call) -> pb.ModelMetadataResponse:
+        if request.version:
+            raise NotSupported(_VERSIONS)
+        call.model = request.name
+        model = self.registry.get(request.name)
+        meta = model.metadata()
+        response = pb.ModelMetadataResponse(name=model.name, platform=meta.platform)
+        for specs, field in ((meta.inputs, response.inputs), (meta.outputs, response.outputs)):
+            for spec in specs:
+                field.add(name=spec.name, datatype=spec.datatype, shape=spec.shape)
+        return response
+
+    async def _ModelInfer(self, request: pb.ModelInferRequest, call: _Call) -> pb.ModelInferResponse:
+        if request.model_version:
+            raise NotSupported(_VERSIONS)
+        dataplane = self.dataplane
+        model = dataplane.model(request.model_name)
+        name = call.model = model.name
+        metrics = dataplane.metrics
+        start = time.perf_counter()
+        try:
+            params = grpc_codec.parameters(request.parameters) if request.parameters else None
+            frame, binary_output = inference.request_options(params)
+            tensors = grpc_codec.decode_inputs(request, self._max_elements)
+            x = inference.model_input(tensors, frame)
+            params_of = grpc_codec.parameters
+            requested = [(o.name, params_of(o.parameters) if o.parameters else None) for o in request.outputs]
+            wanted = inference.requested_outputs(model, requested)
+        finally:
+            metrics.preprocess.labels(name).observe(time.perf_counter() - start)
+        results = await inference.infer(dataplane, model, x, wanted)
+        start = time.perf_counter()
+        default = bool(request.raw_input_contents) if binary_output is None else binary_output
+        outputs = [(n, a, default if w.binary is None else w.binary) for n, a, w in results]
+        response = grpc_codec.encode_response(name, request.id or str(uuid.uuid4()), outputs)
+        metrics.postprocess.labels(name).observe(time.perf_counter() - start)
+        return response
+
+    async def _RepositoryModelLoad(
+        self, request: pb.RepositoryModelLoadRequest, call: _Call
+    ) -> pb.RepositoryModelLoadResponse:
+        # KServe's request names the model in field 1; Triton's in field 2 (field 1 is the repository).
+        name = grpc_codec.unknown_string(request, 2) or request.model_name
+        call.model = name
+        await self.repository.load(name)
+        return pb.RepositoryModelLoadResponse(model_name=name, isLoaded=True)
+
+    async def _RepositoryModelUnload(
+        self, request: pb.RepositoryModelUnloadRequest, call: _Call
+    ) -> pb.RepositoryModelUnloadResponse:
+        name = grpc_codec.unknown_string(request, 2) or request.model_name
+        call.model = name
+        await self.repository.unload(name)
+        return pb.RepositoryModelUnloadResponse(model_name=name, isUnloaded=True)
+
+
+class HealthServicer(health_pb2_grpc.HealthServicer):  # type: ignore[misc]  # grpc_health is untyped
+    """``grpc.health.v1`` for Kubernetes gRPC probes, computed at each call: ``""`` and the inference
+    service are the server's readiness (every model loaded, not draining); ``liveness`` is always
+    SERVING; a model's name is that model's readiness; anything else is NOT_FOUND."""
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+
+    def _status(self, service: str) -> int | None:
+        answer = health_pb2.HealthCheckResponse
+        serving: int = answer.SERVING
+        not_serving: int = answer.NOT_SERVING
+        if service in ("liveness", "live"):
+            return serving
+        if service in ("", "readiness", "ready", SERVICE):
+            ready = not self.state.draining and self.state.registry.all_ready()
+            return serving if ready else not_serving
+        try:
+            model = self.state.registry.get(service)
+        except KcrError:
+            return None
+        return serving if model.ready and not self.state.draining else not_serving
+
+    async def Check(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        status = self._status(request.service)
+        if status is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"unknown service {request.service!r}")
+        return health_pb2.HealthCheckResponse(status=status)
+
+    async def Watch(self, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        last = None
+        while True:
+            status = self._status(request.service)
+            if status is None:
+                status = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
+            if status != last:
+                last = status
+                yield health_pb2.HealthCheckResponse(status=status)
+            await asyncio.sleep(0.5)
+
+
+class GrpcService:
+    """The gRPC server as a lifespan service (``server.state.Service``)."""
+
+    def __init__(self, state: ServerState, dataplane: DataPlane, repository: Repository) -> None:
+        self.state = state
+        self.dataplane = dataplane
+        self.repository = repository
+        self.server: grpc.aio.Server | None = None
+        self.port: int | None = None
+        self._stopping: asyncio.Future[None] | None = None
+
+    async def start(self) -> None:
+        settings = self.state.settings
+        options = [
+            ("grpc.max_receive_message_length", settings.max_body_bytes),
+            ("grpc.max_send_message_length", -1),
+            # Combines writes of concurrent calls: measured +15-20 % calls/s at concurrency 64.
+            ("grpc.optimization_target", "throughput"),
+        ]
+        server = grpc.aio.server(options=options)
+        pb_grpc.add_GRPCInferenceServiceServicer_to_server(  # type: ignore[no-untyped-call]
+            InferenceServicer(self.state, self.dataplane, self.repository), server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(HealthServicer(self.state), server)
+        address = f"{settings.host}:{settings.grpc_port}"
+        try:
+            self.port = server.add_insecure_port(address)
+        except RuntimeError as exc:
+            raise KcrError(f"Cannot serve gRPC on {address}: {exc}") from None
+        await server.start()
+        self.server = server
+        logger.info("gRPC (Open Inference Protocol) on %s:%s", settings.host, self.port)
+
+    def drain(self) -> None:
+        """Stop taking calls now; those in flight get ``--graceful-timeout`` to finish."""
+        if self.server is not None and self._stopping is None:
+            grace = self.state.settings.graceful_timeout
+            self._stopping = asyncio.ensure_future(self.server.stop(grace))
+
+    async def stop(self) -> None:
+        self.drain()
+        if self._stopping is not None:
+            await self._stopping
