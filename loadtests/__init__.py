@@ -1,1 +1,2 @@
-"""Locust load tests for kcr (see the README, "Load tests"). Importing this package does not import locust."""
+"""Locust load tests and benchmarks for kcr (see loadtests/README.md). Importing this package does not import
+locust."""
