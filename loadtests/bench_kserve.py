@@ -81,6 +81,7 @@ def server_argv(
             str(port),
             "--grpc-port",
             str(grpc_port or free_port()),
+            *(["--enable-grpc"] if grpc_port else []),
             *extra,
         ]
     return [

@@ -22,8 +22,8 @@ class Settings(BaseModel):
     model_dir: str = "/mnt/models"
     host: str = "0.0.0.0"
     http_port: int = Field(8080, ge=0, le=65535)
-    #: Open Inference Protocol over gRPC (predictive models), as KServe: on by default when grpcio is
-    #: installed (the ``grpc`` extra); None = that default, True = required, False = off.
+    #: Open Inference Protocol over gRPC (predictive models): off unless asked for (True needs the
+    #: ``grpc`` extra); KServe's default is on, see ``server.app.serve_grpc`` for why ours is not.
     enable_grpc: bool | None = None
     grpc_port: int = Field(8081, ge=0, le=65535)
     workers: int = Field(1, ge=1)

@@ -193,7 +193,8 @@ class MicroBatcher:
 
     def _take_batch(self) -> list[_Item]:
         first = self._queue.popleft()
-        batch, rows, rest = [first], first.rows, deque[_Item]()
+        rest: deque[_Item] = deque()
+        batch, rows = [first], first.rows
         while self._queue and len(batch) < self.max_batch_size:
             item = self._queue.popleft()
             if item.key == first.key:

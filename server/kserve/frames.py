@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 def pandas_for(what: str) -> Any:
     """The pandas module, or 501 naming what needed it: pandas is the ``pandas`` extra, not a
-    dependency of the numeric install (see the README, "Install")."""
+    dependency of the numeric install (see docs/serving.md, "Install and run")."""
     try:
         import pandas
     except ModuleNotFoundError as exc:

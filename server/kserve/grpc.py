@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+from urllib.parse import unquote
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -119,8 +120,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 metrics.in_flight.dec()
                 self._count(call.model, status)
                 if self._access_log is not None:
-                    peer = (context.peer() or "-").split(":")
-                    client = peer[1] if len(peer) > 2 else "-"
+                    client = _client_of(context.peer())
                     ms = (time.perf_counter() - start) * 1000
                     self._access_log.record(client, "POST", path, status, ms, call.request_id)
                 if status == 200:
@@ -297,3 +297,11 @@ class GrpcService:
         self.drain()
         if self._stopping is not None:
             await self._stopping
+
+
+def _client_of(peer: str | None) -> str:
+    """The address in a gRPC peer string: ``ipv4:127.0.0.1:5000``, ``ipv6:%5B::1%5D:5000``."""
+    if not peer or ":" not in peer:
+        return "-"
+    address = unquote(peer.split(":", 1)[1]).rsplit(":", 1)[0]
+    return address.strip("[]") or "-"

@@ -11,7 +11,7 @@ from typing import Any
 
 from server.errors import NotSupported
 from server.kserve import chunked, codec, errors
-from server.kserve.dataplane import DataPlane
+from server.kserve.dataplane import OFFLOAD_BYTES, DataPlane
 from server.web.http import Request, Response
 from server.web.routing import Route, Table
 
@@ -51,12 +51,18 @@ def table(dataplane: DataPlane) -> Table:
         body = await request.body()
         start = time.perf_counter()
         try:
-            x = await dataplane.codec(len(body), decode, body, max_elements)
+            if len(body) <= OFFLOAD_BYTES:
+                x = decode(body, max_elements)
+            else:
+                x = await dataplane.codec(len(body), decode, body, max_elements)
         finally:
             metrics.preprocess.labels(name).observe(time.perf_counter() - start)
         result = await dataplane.predict(model, x, model.default_output)
         start = time.perf_counter()
-        payload = await dataplane.codec(len(body), codec.encode_v1, result)
+        if len(body) <= OFFLOAD_BYTES:
+            payload = codec.encode_v1(result)
+        else:
+            payload = await dataplane.codec(len(body), codec.encode_v1, result)
         metrics.postprocess.labels(name).observe(time.perf_counter() - start)
         return Response(payload)
 

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from server.errors import InvalidInput, NotSupported
 from server.kserve import codec, errors, inference
-from server.kserve.dataplane import DataPlane
+from server.kserve.dataplane import OFFLOAD_BYTES, DataPlane
 from server.kserve.types import InferenceRequest, InferenceResponse
 from server.model import PredictiveModel
 from server.version import version
@@ -150,7 +150,9 @@ async def infer_v2(
     start = time.perf_counter()
     try:
         max_elements = dataplane.settings.max_elements
-        decoded = await dataplane.codec(len(body), _decode, body, header_length, content_type, max_elements)
+        args = (body, header_length, content_type, max_elements)
+        small = len(body) <= OFFLOAD_BYTES  # on the loop: a thread hop costs more than the work
+        decoded = _decode(*args) if small else await dataplane.codec(len(body), _decode, *args)
         infer_request, binary_output, x = decoded
         requested = [(o.name, o.parameters) for o in infer_request.outputs or ()]
         wanted = inference.requested_outputs(model, requested)
@@ -161,7 +163,8 @@ async def infer_v2(
     outputs = [(n, a, default_binary if w.binary is None else w.binary) for n, a, w in results]
     start = time.perf_counter()
     request_id = infer_request.id or str(uuid.uuid4())
-    payload = await dataplane.codec(len(body), encode_response, model_name, request_id, outputs)
+    out = (model_name, request_id, outputs)
+    payload = encode_response(*out) if small else await dataplane.codec(len(body), encode_response, *out)
     metrics.postprocess.labels(model_name).observe(time.perf_counter() - start)
     return payload
 

@@ -97,11 +97,17 @@ class Match:
         self.redirect = redirect
 
 
+_CACHE_SIZE = 4096
+
+
 class Router:
     def __init__(self, tables: Sequence[Table]) -> None:
         self.tables = list(tables)
         self.routes = [compile_route(r, t) for t in tables for r in t.routes]
         self._owners = sorted(((p, t) for t in tables for p in t.owns), key=lambda pt: -len(pt[0]))
+        #: (method, path) -> Match, for the paths a server is actually asked (a few per model): the
+        #: hot routes skip the scan. Bounded: client-chosen paths cannot grow it without limit.
+        self._cache: dict[tuple[str, str], Match] = {}
 
     def _find(self, method: str, path: str) -> tuple[Compiled | None, dict[str, str], Compiled | None]:
         partial: Compiled | None = None
@@ -124,6 +130,15 @@ class Router:
         return None, {}, partial
 
     def match(self, method: str, path: str) -> Match:
+        key = (method, path)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._match(method, path)
+            if len(self._cache) < _CACHE_SIZE:
+                self._cache[key] = hit
+        return hit
+
+    def _match(self, method: str, path: str) -> Match:
         found, params, partial = self._find(method, path)
         if found is not None:
             return Match(found, params)

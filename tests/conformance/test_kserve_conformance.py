@@ -2,7 +2,7 @@
 
 Successes must be byte-identical in status and JSON body (generated v2 ids normalised); errors must
 match KServe's status and body, unless the case is tagged with a difference documented in the
-README's "Differences from KServe" table, in which case KServe's behaviour and ours are asserted.
+"Differences from KServe" table of docs/protocols.md, in which case KServe's and ours are asserted.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 from tests.conformance.corpus import Case, iris_cases, labels_cases, pipeline_cases, proba_cases
 from tests.procs import ServerProcess
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[2] / "docs" / "protocols.md"
 UUID = re.compile(rb'"id":"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"')
 
 # What KServe answers for each kind of documented difference.
@@ -53,7 +53,7 @@ def test_every_difference_is_documented() -> None:
     text = README.read_text()
     section = text[text.index("## Differences from KServe") :]
     for key in {c.difference for _, c in CASES if c.difference}:
-        assert f"`{key}`" in section, f"difference {key} missing from the README table"
+        assert f"`{key}`" in section, f"difference {key} missing from the table in docs/protocols.md"
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 
 Successes must carry identical tensors (name, datatype, shape, values, whether raw or typed), ids
 and model names; errors the same status code, unless the case names a documented difference
-(README, "Differences from KServe"), where KServe's code and ours are both asserted.
+(docs/protocols.md, "Differences from KServe"), where KServe's code and ours are both asserted.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from server.kserve import grpc_predict_v2_pb2 as pb
 from server.kserve import grpc_predict_v2_pb2_grpc as pb_grpc
 from tests.procs import ServerProcess
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[2] / "docs" / "protocols.md"
 ROWS = np.array([[6.8, 2.8, 4.8, 1.4], [6.0, 3.4, 4.5, 1.6]])
 Code = grpc.StatusCode
 Output = pb.ModelInferRequest.InferRequestedOutputTensor
@@ -122,7 +122,7 @@ def test_every_difference_is_documented() -> None:
     text = README.read_text()
     section = text[text.index("## Differences from KServe") :]
     for key in {c.difference for c in CASES if c.difference}:
-        assert f"`{key}`" in section, f"difference {key} missing from the README table"
+        assert f"`{key}`" in section, f"difference {key} missing from the table in docs/protocols.md"
 
 
 @pytest.fixture(scope="module")
@@ -134,8 +134,9 @@ def stubs(
     channels, pairs = [], {}
     for setup, (model, env) in SETUPS.items():
         ours = kcr_factory(
-            "serve", "sklearn", "--model-dir", str(model_root / model), "--model-name", "iris", env=env, grpc=True
-        )
+            "serve", "sklearn", "--model-dir", str(model_root / model), "--model-name", "iris",
+            env=env, grpc=True,
+        )  # fmt: skip
         theirs = kserve_factory(model_root / model, "iris", env=env, grpc=True)
         a, b = grpc.insecure_channel(theirs.grpc_target), grpc.insecure_channel(ours.grpc_target)
         channels += [a, b]
