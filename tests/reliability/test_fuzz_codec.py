@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from starlette.testclient import TestClient
 
-from server.kserve import codec
 from server.app import create_app
 from server.errors import InvalidInput, PayloadTooLarge
+from server.kserve import codec
 from server.model import ModelMetadata
 from server.settings import Settings
 from tests.reliability.shapes import FUZZ_COUNTS, kserve_error_problem

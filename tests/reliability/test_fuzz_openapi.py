@@ -12,7 +12,6 @@ one the app serves (built from the same route tables the dispatcher answers from
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Iterator
