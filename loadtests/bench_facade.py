@@ -1,6 +1,8 @@
 """What the OpenAI facade adds on top of Ollama: time to first token and streaming tokens/s, through
 the facade vs directly against the same Ollama stand-in (SmolLM2-135M via llama-cpp), at
-concurrency 1 and 4, interleaved repetitions, medians.
+concurrency 1 and 4, interleaved repetitions, medians. Two facade modes: a streamed chat completion
+(``facade``) and a streamed Responses API call (``responses``, first ``response.output_text.delta``),
+whose added time to first token should be no worse than chat's.
 
     python -m loadtests.bench_facade --out bench-results          # writes facade.json / facade.md
 
@@ -72,8 +74,33 @@ def stream_facade(client: httpx.Client, url: str, max_tokens: int) -> tuple[floa
     return start, stamps
 
 
+def stream_responses(client: httpx.Client, url: str, max_tokens: int) -> tuple[float, list[float]]:
+    body = {
+        "model": MODEL,
+        "input": PROMPT,
+        "stream": True,
+        "temperature": 0,
+        "max_output_tokens": max_tokens,
+    }
+    start = time.perf_counter()
+    stamps: list[float] = []
+    with client.stream("POST", url + "/v1/responses", json=body) as response:
+        response.raise_for_status()
+        for line in response.iter_lines():
+            if not line.startswith("data: "):
+                continue
+            event = json.loads(line[6:])
+            if event["type"] == "response.output_text.delta" and event["delta"]:
+                stamps.append(time.perf_counter())
+    return start, stamps
+
+
+FNS = {"direct": stream_direct, "facade": stream_facade, "responses": stream_responses}
+MODES = tuple(FNS)
+
+
 def run(mode: str, url: str, concurrency: int, requests: int, max_tokens: int) -> list[dict[str, float]]:
-    fn = stream_direct if mode == "direct" else stream_facade
+    fn = FNS[mode]
     results: list[dict[str, float]] = []
     lock = threading.Lock()
     per_worker = requests // concurrency
@@ -101,21 +128,24 @@ def run(mode: str, url: str, concurrency: int, requests: int, max_tokens: int) -
 
 
 def paired_ttft(urls: dict[str, str], requests: int, max_tokens: int) -> dict[str, list[float]]:
-    """TTFT of short streams, direct and via the facade alternately, one request at a time.
+    """TTFT of short streams, direct, via chat and via Responses in turn, one request at a time.
 
     A 2 ms target needs more samples than the 32-token runs give (TTFT varies by ±3 ms between
-    requests here), and alternating request by request cancels drift in the stand-in's speed.
+    requests here), and rotating the order request by request cancels drift in the stand-in's speed.
     """
-    fns = {"direct": stream_direct, "facade": stream_facade}
-    out: dict[str, list[float]] = {"direct": [], "facade": []}
-    with httpx.Client(timeout=120) as c_direct, httpx.Client(timeout=120) as c_facade:
-        clients = {"direct": c_direct, "facade": c_facade}
+    out: dict[str, list[float]] = {mode: [] for mode in MODES}
+    clients = {mode: httpx.Client(timeout=120) for mode in MODES}
+    try:
         for i in range(requests):
-            for mode in ("direct", "facade") if i % 2 == 0 else ("facade", "direct"):
-                start, stamps = fns[mode](clients[mode], urls[mode], max_tokens)
+            order = MODES[i % len(MODES) :] + MODES[: i % len(MODES)]
+            for mode in order:
+                start, stamps = FNS[mode](clients[mode], urls[mode], max_tokens)
                 if not stamps:
                     raise RuntimeError(f"{mode}: stream produced no token")
                 out[mode].append((stamps[0] - start) * 1000)
+    finally:
+        for client in clients.values():
+            client.close()
     return out
 
 
@@ -169,16 +199,17 @@ def main() -> None:
             if time.monotonic() > deadline or facade.poll() is not None:
                 raise RuntimeError("facade did not become ready")
             time.sleep(0.1)
-        urls = {"direct": standin.url, "facade": facade_url}
+        urls = {"direct": standin.url, "facade": facade_url, "responses": facade_url}
         for mode in urls:  # warm-up: load the model, fill caches
             run(mode, urls[mode], 1, 2, args.max_tokens)
         ttft = paired_ttft(urls, args.ttft_requests, 2)
-        d50, f50 = statistics.median(ttft["direct"]), statistics.median(ttft["facade"])
-        print(f"paired TTFT (c=1): direct p50 {d50:.2f} ms, facade p50 {f50:.2f} ms", flush=True)
+        d50, f50, r50 = (statistics.median(ttft[m]) for m in MODES)
+        print(f"paired TTFT (c=1): direct p50 {d50:.2f} ms, chat p50 {f50:.2f} ms, "
+              f"responses p50 {r50:.2f} ms", flush=True)  # fmt: skip
         samples: dict[tuple[str, int], list[dict[str, float]]] = {}
         for rep in range(args.reps):
             for conc in (1, 4):
-                for mode in ("direct", "facade") if rep % 2 == 0 else ("facade", "direct"):
+                for mode in MODES if rep % 2 == 0 else MODES[::-1]:
                     got = run(mode, urls[mode], conc, args.requests, args.max_tokens)
                     samples.setdefault((mode, conc), []).extend(got)
                     print(
@@ -191,47 +222,61 @@ def main() -> None:
         facade.terminate()
         facade.wait(15)
         standin.stop()
-    d, f = ttft["direct"], ttft["facade"]
-    diffs = [b - a for a, b in zip(d, f, strict=True)]
+    d, f, r = ttft["direct"], ttft["facade"], ttft["responses"]
     summary: dict[str, Any] = {
         "paired_ttft": {
             "requests_per_mode": len(d),
             "direct_p50_ms": statistics.median(d),
             "facade_p50_ms": statistics.median(f),
+            "responses_p50_ms": statistics.median(r),
             "direct_p90_ms": _pct(d, 0.9),
             "facade_p90_ms": _pct(f, 0.9),
-            "median_paired_difference_ms": statistics.median(diffs),
+            "responses_p90_ms": _pct(r, 0.9),
+            "median_paired_difference_ms": statistics.median(b - a for a, b in zip(d, f, strict=True)),
+            "responses_median_paired_difference_ms": statistics.median(
+                b - a for a, b in zip(d, r, strict=True)
+            ),
         }
     }
     p = summary["paired_ttft"]
     lines = [
-        f"Time to first token, concurrency 1: {len(d)} short (2-token) streams per mode, direct and via the "
-        "facade alternately, SmolLM2-135M on the llama-cpp Ollama stand-in.",
+        f"Time to first token, concurrency 1: {len(d)} short (2-token) streams per mode, direct, via the "
+        "facade's chat completions and via its Responses API in turn, SmolLM2-135M on the llama-cpp Ollama "
+        "stand-in.",
         "",
-        "| | direct | via facade | added |",
-        "|---|---|---|---|",
+        "| | direct | via chat | added | via Responses | added |",
+        "|---|---|---|---|---|---|",
         f"| TTFT p50 (ms) | {p['direct_p50_ms']:.2f} | {p['facade_p50_ms']:.2f} "
-        f"| **{p['facade_p50_ms'] - p['direct_p50_ms']:+.2f}** |",
+        f"| **{p['facade_p50_ms'] - p['direct_p50_ms']:+.2f}** | {p['responses_p50_ms']:.2f} "
+        f"| **{p['responses_p50_ms'] - p['direct_p50_ms']:+.2f}** |",
         f"| TTFT p90 (ms) | {p['direct_p90_ms']:.2f} | {p['facade_p90_ms']:.2f} "
-        f"| {p['facade_p90_ms'] - p['direct_p90_ms']:+.2f} |",
-        f"| median of paired differences (ms) | | | {p['median_paired_difference_ms']:+.2f} |",
+        f"| {p['facade_p90_ms'] - p['direct_p90_ms']:+.2f} | {p['responses_p90_ms']:.2f} "
+        f"| {p['responses_p90_ms'] - p['direct_p90_ms']:+.2f} |",
+        f"| median of paired differences (ms) | | | {p['median_paired_difference_ms']:+.2f} | "
+        f"| {p['responses_median_paired_difference_ms']:+.2f} |",
         "",
         f"Streaming: medians over {args.reps} x {args.requests} streamed chat requests per cell "
         f"({args.max_tokens} tokens, greedy). At concurrency 4 the stand-in generates one stream at a "
         "time, so TTFT there is mostly queueing behind the other three.",
         "",
-        "| concurrency | TTFT direct ms | TTFT via facade ms | added ms | tok/s direct "
+        "| concurrency | via | TTFT direct ms | TTFT via facade ms | added ms | tok/s direct "
         "| tok/s via facade | ratio |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for conc in (1, 4):
-        d, f = samples[("direct", conc)], samples[("facade", conc)]
-        td, tf = (statistics.median(s["ttft_ms"] for s in x) for x in (d, f))
-        rd, rf = (statistics.median(s["tokens_per_s"] for s in x) for x in (d, f))
-        summary[f"c{conc}"] = {"ttft_direct_ms": td, "ttft_facade_ms": tf, "tps_direct": rd, "tps_facade": rf}
-        lines.append(
-            f"| {conc} | {td:.1f} | {tf:.1f} | {tf - td:+.1f} | {rd:.1f} | {rf:.1f} | {rf / rd:.2f}x |"
-        )
+        d = samples[("direct", conc)]
+        td, rd = statistics.median(s["ttft_ms"] for s in d), statistics.median(s["tokens_per_s"] for s in d)
+        cell: dict[str, float] = {"ttft_direct_ms": td, "tps_direct": rd}
+        for mode, label in (("facade", "chat"), ("responses", "Responses")):
+            f = samples[(mode, conc)]
+            tf, rf = (
+                statistics.median(s["ttft_ms"] for s in f),
+                statistics.median(s["tokens_per_s"] for s in f),
+            )
+            cell[f"ttft_{mode}_ms"], cell[f"tps_{mode}"] = tf, rf
+            lines.append(f"| {conc} | {label} | {td:.1f} | {tf:.1f} | {tf - td:+.1f} | {rd:.1f} | {rf:.1f} "
+                         f"| {rf / rd:.2f}x |")  # fmt: skip
+        summary[f"c{conc}"] = cell
     (args.out / "facade.json").write_text(json.dumps({"summary": summary}, indent=1))
     (args.out / "facade.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

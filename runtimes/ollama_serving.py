@@ -4,6 +4,10 @@ Every generation is one event stream (``Start``, text, reasoning and tool-call d
 per choice, then one ``Usage``) read under one concurrency slot, choice after choice. Protocol
 shapes (ids, chunks, finish-reason spellings) are the wings' business; ``OllamaModel``
 (``runtimes/ollama.py``) adds the lifecycle.
+
+A forced tool call (``tool_choice`` required or named) is generated under a JSON-schema ``format``:
+its text is the call's JSON, so it is collected instead of streamed and yielded as one
+``ToolCallDelta`` with ``finish_reason`` ``tool_calls``, as if Ollama had parsed a call itself.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from runtimes.ollama_convert import (
+    ForcedCall,
     NativeChunk,
     arguments_text,
     chat_payload,
@@ -30,6 +35,7 @@ from server.generation import (
     ReasoningDelta,
     Start,
     TextDelta,
+    TokenLogprob,
     ToolCall,
     ToolCallDelta,
     Usage,
@@ -84,28 +90,35 @@ class OllamaServing:
         tag = self._tag(request.model)
         n = max(request.n, 1)
         keep_alive, num_ctx = self.opts.keep_alive, self.opts.num_ctx
+        forced = None
         if request.prompts:
             payloads = generate_payloads(request, tag, keep_alive=keep_alive, num_ctx=num_ctx)
             client = self._client
             sources = [client.generate_source(p) for p in payloads for _ in range(n)]
         elif request.messages:
-            payload = chat_payload(request, tag, keep_alive=keep_alive, num_ctx=num_ctx)
+            payload, forced = chat_payload(request, tag, keep_alive=keep_alive, num_ctx=num_ctx)
             sources = [self._client.chat_source(payload)] * n
         else:
             raise InvalidInput("A generation needs messages or prompts.")
-        return self._events(tag, sources)
+        return self._events(tag, sources, forced)
 
-    async def _events(self, tag: str, sources: list[Callable[[], Any]]) -> AsyncIterator[Event]:
+    async def _events(
+        self, tag: str, sources: list[Callable[[], Any]], forced: ForcedCall | None = None
+    ) -> AsyncIterator[Event]:
         """Run one upstream stream per choice (in order), under one concurrency slot.
 
         The first upstream chunk is read before the first event, so early failures still raise
         before a wing commits a 200. Ends with a ``Usage`` event built from Ollama's counts.
+        Logprobs ride on the text they belong to; those of a chunk whose text the tool parser held
+        back wait for the next text (or the choice's end).
         """
         async with self._limiter.slot():
             deadline = self._deadline()
             prompt_tokens = completion_tokens = 0
             for index, source in enumerate(sources):
                 stream = self._stream(source, tag, deadline)
+                collected: list[str] = []  # a forced call's JSON
+                pending: tuple[TokenLogprob, ...] = ()
                 try:
                     chunk = await self._next(stream)
                     yield Start(index)
@@ -113,8 +126,12 @@ class OllamaServing:
                     while True:
                         if chunk.thinking:
                             yield ReasoningDelta(index, chunk.thinking)
-                        if chunk.text:
-                            yield TextDelta(index, chunk.text)
+                        pending += chunk.logprobs
+                        if chunk.text and forced is not None:
+                            collected.append(chunk.text)
+                        elif chunk.text:
+                            yield TextDelta(index, chunk.text, pending)
+                            pending = ()
                         for call in chunk.tool_calls:
                             saw_tool = True
                             yield ToolCallDelta(
@@ -125,6 +142,15 @@ class OllamaServing:
                         chunk = await self._next(stream)
                 finally:
                     await stream.aclose()
+                if pending and forced is None:
+                    yield TextDelta(index, "", pending)
+                if collected and not saw_tool:
+                    forced_tool = _forced_call(forced, "".join(collected))
+                    if forced_tool is not None:
+                        saw_tool = True
+                        yield ToolCallDelta(index, forced_tool)
+                    else:  # cut short by the token limit: the partial JSON, as text
+                        yield TextDelta(index, "".join(collected))
                 prompt_tokens = max(prompt_tokens, chunk.prompt_tokens)
                 completion_tokens += chunk.completion_tokens
                 yield Finish(index, finish_reason(chunk.done_reason, saw_tool))
@@ -154,3 +180,9 @@ class OllamaServing:
                 raise err from exc
         vectors = [list(vector) for vector in result.embeddings]
         return EmbeddingResult(vectors=vectors, prompt_tokens=int(result.prompt_eval_count or 0))
+
+
+def _forced_call(forced: ForcedCall | None, text: str) -> ToolCall | None:
+    """The call a forced generation wrote, or None when its JSON is incomplete (cut by the limit)."""
+    parsed = forced.parse(text) if forced is not None else None
+    return ToolCall("", parsed[0], parsed[1]) if parsed is not None else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,6 +27,7 @@ from runtimes.ollama_convert import NativeChunk
 from server.errors import (
     InvalidInput,
     KcrError,
+    ModelLacksCapability,
     ModelNotFound,
     Overloaded,
     UpstreamError,
@@ -47,6 +49,9 @@ def translate(exc: BaseException, model: str, *, started: bool = False) -> KcrEr
         if status == 404:
             return ModelNotFound(model)
         if status == 400:
+            lacks = _LACKS.search(text)
+            if lacks is not None:  # server/routes.go: `"qwen2.5:0.5b" does not support thinking`
+                return ModelLacksCapability(f"Ollama rejected the request: {text}", lacks.group(1))
             return InvalidInput(f"Ollama rejected the request: {text}")
         if status in (429, 503):
             return UpstreamUnavailable(f"Ollama is busy: {text}", retry_after=1)
@@ -62,6 +67,10 @@ def translate(exc: BaseException, model: str, *, started: bool = False) -> KcrEr
     if isinstance(exc, (pydantic.ValidationError, ValueError)):
         return UpstreamError(f"Ollama sent an unexpected response: {exc}")
     return UpstreamError(f"Ollama call failed: {type(exc).__name__}: {exc}")
+
+
+#: Ollama's answer when a model lacks a capability (thinking, tools, insert, vision, completion).
+_LACKS = re.compile(r"does not support (\w+)")
 
 
 class Limiter:

@@ -29,6 +29,10 @@ lock=requirements/sklearn.lock
 [[ ,$extras, == *,ollama,* ]] && lock=requirements/ollama.lock
 [[ ,$extras, == *,test,* ]] && lock=requirements/test.lock
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --require-hashes -r "$lock"
+if [[ $lock == requirements/test.lock ]]; then  # see scripts/lock.sh: no resolution holds it
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps --require-hashes \
+    -r requirements/test-nodeps.lock
+fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -e ".[$extras]"
 
 if [[ ,$extras, == *,test,* ]]; then

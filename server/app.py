@@ -3,7 +3,8 @@
 The composition root, the one module that knows every wing: it picks each wing's route table by the
 models' declared ``kind`` (the probes always; KServe v1 + v2 and the repository extension for
 predictive models, plus the gRPC transport as a lifespan service; the OpenAI API, under
-``/openai/v1`` and ``/v1``, for generative ones) and puts them behind one dispatcher. A wing is
+``/openai/v1`` and ``/v1``, and Anthropic's Messages API at ``/v1/messages``, for generative ones,
+sharing vLLM-named metrics) and puts them behind one dispatcher. A wing is
 imported only when it is served: the facade never imports numpy, a scikit-learn server never imports
 the OpenAI types, and neither imports FastAPI until someone asks for ``/docs``.
 """
@@ -11,11 +12,12 @@ the OpenAI types, and neither imports FastAPI until someone asks for ``/docs``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 from starlette.types import ASGIApp
 
 from server.kserve import probes
-from server.model import Model
+from server.model import GenerativeModel, Model
 from server.settings import Settings
 from server.state import ServerState, build_state
 from server.web.dispatch import Dispatcher
@@ -52,9 +54,14 @@ def wing_tables(state: ServerState) -> list[Table]:
 
             state.services.append(GrpcService(state, dataplane, repository))
     if "generative" in kinds:
+        from server.anthropic import routes as anthropic
+        from server.generation_metrics import GenerationMetrics
         from server.openai import routes
 
-        tables.append(routes.table(state))
+        generative = cast(list[GenerativeModel], state.registry.of_kind("generative"))
+        shared = GenerationMetrics(state.metrics.registry, generative)
+        tables.append(routes.table(state, shared))
+        tables.append(anthropic.table(state, shared))
     return tables
 
 

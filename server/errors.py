@@ -47,6 +47,18 @@ class InvalidInput(KcrError):
         self.param = param
 
 
+class ModelLacksCapability(InvalidInput):
+    """The backend refused a feature this model does not have (Ollama: ``"x" does not support thinking``).
+
+    ``capability`` names it (``thinking``, ``tools``, ``insert``, ``vision``); the wing that translated
+    the request knows which of its own parameters asked for it, and names that one as ``param``.
+    """
+
+    def __init__(self, message: str, capability: str) -> None:
+        super().__init__(message)
+        self.capability = capability
+
+
 class PayloadTooLarge(KcrError):
     """Body, element count or nesting beyond the configured limits."""
 

@@ -13,6 +13,9 @@ from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "tool_calls"]
+#: How hard the model should think: "off" (no trace), "on" (the model's default depth), or a level.
+#: Each wing maps its own spelling (OpenAI's ``reasoning_effort``, Anthropic's ``thinking``) here.
+Reasoning = Literal["off", "on", "low", "medium", "high", "max"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,8 @@ class Message:
     #: For ``role == "tool"``: which call this answers, and that tool's name when known.
     tool_call_id: str | None = None
     tool_name: str | None = None
+    #: An assistant turn's reasoning trace, sent back so the model sees what it thought before.
+    reasoning: str = ""
 
 
 @dataclass(frozen=True)
@@ -46,7 +51,10 @@ class Tool:
 
 @dataclass(frozen=True)
 class ToolChoice:
-    """``auto`` (the model decides), ``none`` (no tools), ``required`` (some tool), or one ``name``."""
+    """``auto`` (the model decides), ``none`` (no tools), ``required`` (some tool), or one ``name``.
+
+    ``required`` and ``named`` are promises: the runtime must answer with a call (of that tool), not
+    text, however it gets the backend to do so (constrained decoding for Ollama)."""
 
     mode: Literal["auto", "none", "required", "named"] = "auto"
     name: str | None = None
@@ -60,6 +68,8 @@ class Sampling:
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
     stop: tuple[str, ...] = ()
+    #: Sample from the k most likely tokens only (Anthropic's ``top_k``; OpenAI has none).
+    top_k: int | None = None
 
 
 @dataclass(frozen=True)
@@ -84,8 +94,8 @@ class GenerationRequest:
     output_format: str | dict[str, Any] | None = None
     #: Top alternatives to report per token (0: only the chosen token's logprob); None: no logprobs.
     logprobs: int | None = None
-    #: Reasoning effort ("low", "medium", "high"); None leaves the model's default.
-    reasoning: str | None = None
+    #: Whether and how hard to think; None leaves the model's default.
+    reasoning: Reasoning | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +130,8 @@ class Start:
 
 @dataclass(frozen=True)
 class TokenLogprob:
+    """One generated token, its log probability, and the most likely alternatives at its position."""
+
     token: str
     logprob: float
     top: tuple[tuple[str, float], ...] = ()

@@ -2,7 +2,8 @@
 
 Measured in the wing (not the runtime) so every generative backend gets the same series: requests by
 route/model/status, time to first token, decode rate, token counters, in-flight/queued gauges read
-from the runtime's limiter, and upstream failures by kind.
+from the runtime's limiter, and upstream failures by kind. Each figure also goes to vLLM's names
+(``server.generation_metrics``, shared with the Anthropic wing), which autoscalers read.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from server import errors
 from server.generation import Usage
+from server.generation_metrics import GenerationMetrics
 from server.model import GenerativeModel
 
 _TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120)
@@ -39,7 +41,10 @@ def _reader(model: GenerativeModel, which: int) -> Callable[[], float]:
 
 
 class OpenAIMetrics:
-    def __init__(self, registry: CollectorRegistry, models: Sequence[GenerativeModel]) -> None:
+    def __init__(
+        self, registry: CollectorRegistry, models: Sequence[GenerativeModel], shared: GenerationMetrics
+    ) -> None:
+        self.shared = shared
         r = registry
         self.requests = Counter(
             "kcr_openai_requests",
@@ -79,7 +84,17 @@ class OpenAIMetrics:
             in_flight.labels(model.name).set_function(_reader(model, 0))
             queued.labels(model.name).set_function(_reader(model, 1))
 
-    def record_usage(self, model: str, usage: Usage | None, generation_seconds: float) -> None:
+    def first_token(self, model: str, seconds: float, streamed: bool) -> None:
+        """The first event arrived (the first upstream chunk): our series counts streams only."""
+        if streamed:
+            self.ttft.labels(model).observe(seconds)
+        self.shared.ttft.labels(model).observe(seconds)
+
+    def record_usage(
+        self, model: str, usage: Usage | None, generation_seconds: float, e2e_seconds: float | None = None
+    ) -> None:
+        if e2e_seconds is not None:
+            self.shared.finished(model, usage, e2e_seconds)
         if usage is None:
             return
         self.prompt_tokens.labels(model).inc(usage.prompt_tokens)

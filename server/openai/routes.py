@@ -1,9 +1,12 @@
 """The OpenAI route table, every route declared once and served under ``/openai/v1`` (KServe's
 convention) and ``/v1``.
 
-Each route is three steps, as in vLLM: decode and validate the body, translate it and call the model
-(``server.openai.serving``), answer JSON or an event stream of the model's events. Errors are raised
-as ``server.errors`` types and rendered by ``server.openai.errors``, through the dispatcher.
+Each route is three steps, as in vLLM: decode and validate the body, translate it
+(``server.openai.translate``, ``server.openai.responses``) and call the model, answer JSON or an
+event stream of the model's events (``server.openai.serving``, ``server.openai.responses_stream``).
+The first event is awaited before answering (``server.prefetch``), so a backend's refusal is still a
+status code. Errors are raised as ``server.errors`` types and rendered by ``server.openai.errors``,
+through the dispatcher.
 
 ``GET /v1/models`` is shared with KServe. For generative servers the KServe v1 table is not served,
 so this one body answers both clients: ``{"object": "list", "data": [<OpenAI model objects>],
@@ -19,15 +22,19 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 
-from server.errors import ModelNotFound, ModelNotReady, UpstreamError
+from server.errors import ModelNotFound, ModelNotReady, ServerNotReady
 from server.generation import Event
+from server.generation_metrics import GenerationMetrics
 from server.model import GenerativeModel
-from server.openai import errors, serving, sse
+from server.openai import errors, responses, serving, sse, translate
+from server.openai import responses_types as rt
 from server.openai import types as t
 from server.openai.body import read
 from server.openai.metrics import OpenAIMetrics
+from server.openai.responses_stream import ResponseWriter, response_object
+from server.prefetch import first_event, prepend
 from server.state import ServerState
-from server.web.http import EventStream, Reply, Request, Response, close_quietly
+from server.web.http import EventStream, Reply, Request, Response
 from server.web.routing import Route, Table
 
 PREFIXES = ("/openai/v1", "/v1")
@@ -41,23 +48,52 @@ def _body(schema: type) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
 
 
-def _docs(request: type | None, response: type, *codes: int, stream: bool = False) -> dict[str, Any]:
+def _docs(request: type | None, response: type | None, *codes: int, stream: bool = False) -> dict[str, Any]:
+    """``response`` None: the body is documented by OpenAI's own schema (the Responses API's ``Response``)."""
     ok: dict[str, Any] = {"model": response, "description": "The result"}
+    if response is None:
+        ok = {"description": "The result: OpenAI's `Response` object",
+              "content": {"application/json": {"schema": {"type": "object"}}}}  # fmt: skip
     if stream:
-        ok["description"] = "The result; with `stream: true`, server-sent events of chunks, then `[DONE]`"
-        ok["content"] = {"text/event-stream": {"schema": {"type": "string"}}}
+        ok["description"] += "; with `stream: true`, server-sent events"
+        ok.setdefault("content", {})["text/event-stream"] = {"schema": {"type": "string"}}
     docs: dict[str, Any] = {"responses": {200: ok, **errors.error_responses(*codes)}}
     if request is not None:
         docs["openapi_extra"] = _body(request)
     return docs
 
 
+class ResponsesEventStream(EventStream):
+    """A Responses stream: when the server cuts it, its last words are numbered like every other
+    event (``sequence_number``), so they are written at the moment of the cut, not in advance."""
+
+    __slots__ = ("_writer",)
+
+    def __init__(self, content: AsyncIterator[bytes], writer: ResponseWriter) -> None:
+        self._writer = writer
+        super().__init__(content)
+
+    @property
+    def on_cut(self) -> bytes:
+        return self._writer.fail(ServerNotReady("The server is shutting down; the answer was cut short."))
+
+    @on_cut.setter
+    def on_cut(self, value: bytes) -> None:
+        """``EventStream.__init__`` sets a fixed one; this stream writes its own."""
+
+
+#: The parameter that asked for a capability, per endpoint (named in the 400 when the model lacks it).
+_CHAT_HINTS = {"thinking": "reasoning_effort", "tools": "tools"}
+_RESPONSES_HINTS = {"thinking": "reasoning.effort", "tools": "tools"}
+
+
 class OpenAIRoutes:
     """The endpoints, over the generative models of one app (built once, at start-up)."""
 
-    def __init__(self, state: ServerState) -> None:
+    def __init__(self, state: ServerState, shared: GenerationMetrics | None = None) -> None:
         self.models = cast(list[GenerativeModel], state.registry.of_kind("generative"))
-        self.metrics = OpenAIMetrics(state.metrics.registry, self.models)
+        shared = shared or GenerationMetrics(state.metrics.registry, self.models)
+        self.metrics = OpenAIMetrics(state.metrics.registry, self.models, shared)
         self.index: dict[str, GenerativeModel] = {}
         self.fingerprints: dict[str, str] = {}
         for model in self.models:
@@ -82,36 +118,66 @@ class OpenAIRoutes:
         body = await read(t.ChatCompletionRequest, request)
         start = time.perf_counter()
         model = self.resolve(request, body.model)
-        events = model.generate(serving.chat_request(body))
+        generation = translate.chat_request(body)
+        shape = serving.Shape(
+            logprobs=generation.logprobs is not None,
+            one_call=body.parallel_tool_calls is False or body.functions is not None,
+            legacy=body.functions is not None,
+        )
+        first, events = await self._first(
+            body.model, model.generate(generation), start, _CHAT_HINTS, body.stream
+        )
         fingerprint = self.fingerprints[body.model]
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            chunks = serving.ChatChunks(body.model, fingerprint, include_usage)
-            return await self._stream(request, body.model, events, chunks, start)
-        result, usage = await serving.chat_response(events, body.model, fingerprint)
-        self.metrics.record_usage(body.model, usage, time.perf_counter() - start)
+            chunks = serving.ChatChunks(body.model, fingerprint, include_usage, shape)
+            return self._stream(request, body.model, first, events, chunks, start)
+        result, usage = await serving.chat_response(prepend(first, events), body.model, fingerprint, shape)
+        self._finished(body.model, usage, start)
         return Response.json(result)
 
     async def completions(self, request: Request) -> Reply:
         body = await read(t.CompletionRequest, request)
         start = time.perf_counter()
         model = self.resolve(request, body.model)
-        generation = serving.completion_request(body)
-        events = model.generate(generation)
+        generation = translate.completion_request(body)
+        first, events = await self._first(body.model, model.generate(generation), start, {}, body.stream)
         fingerprint = self.fingerprints[body.model]
         echo = generation.prompts if body.echo else ()
+        logprobs = generation.logprobs is not None
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            chunks = serving.CompletionChunks(body.model, fingerprint, include_usage, echo, generation.n)
-            return await self._stream(request, body.model, events, chunks, start)
-        result, usage = await serving.completion_response(events, body.model, fingerprint, echo, generation.n)
-        self.metrics.record_usage(body.model, usage, time.perf_counter() - start)
+            chunks = serving.CompletionChunks(
+                body.model, fingerprint, include_usage, echo, generation.n, logprobs
+            )
+            return self._stream(request, body.model, first, events, chunks, start)
+        result, usage = await serving.completion_response(
+            prepend(first, events), body.model, fingerprint, echo, generation.n, logprobs
+        )
+        self._finished(body.model, usage, start)
+        return Response.json(result)
+
+    async def responses(self, request: Request) -> Reply:
+        body = await read(rt.ResponsesRequest, request)
+        start = time.perf_counter()
+        model = self.resolve(request, body.model)
+        plan = responses.plan(body)
+        first, events = await self._first(body.model, model.generate(plan.request), start, _RESPONSES_HINTS,
+                                          bool(body.stream))  # fmt: skip
+        if body.stream:
+            writer = ResponseWriter(body.model, plan, stream=True)
+            frames = self._frames(
+                request, body.model, first, events, writer, start, done=b"", fail=writer.fail
+            )
+            return ResponsesEventStream(frames, writer)
+        result, usage = await response_object(prepend(first, events), body.model, plan)
+        self._finished(body.model, usage, start)
         return Response.json(result)
 
     async def embeddings(self, request: Request) -> Reply:
         body = await read(t.EmbeddingRequest, request)
         model = self.resolve(request, body.model)
-        result = await model.embed(serving.embedding_request(body))
+        result = await model.embed(translate.embedding_request(body))
         self.metrics.prompt_tokens.labels(body.model).inc(result.prompt_tokens)
         return Response.json(serving.embedding_response(result, body.model, body.encoding_format))
 
@@ -125,36 +191,58 @@ class OpenAIRoutes:
         served = next(s for s in model.served_models() if s.id == model_id)
         return Response.json({**serving.model_object(served), "name": model_id, "ready": True})
 
-    async def _stream(
+    async def _first(
+        self,
+        name: str,
+        events: AsyncIterator[Event],
+        start: float,
+        hints: dict[str, str],
+        streamed: bool | None,
+    ) -> tuple[Event, AsyncIterator[Event]]:
+        """The first event (early failures are real status codes), timed as the first token."""
+        first = await first_event(events, hints)
+        self.metrics.first_token(name, time.perf_counter() - start, bool(streamed))
+        return first, events
+
+    def _finished(self, name: str, usage: Any, start: float) -> None:
+        seconds = time.perf_counter() - start
+        self.metrics.record_usage(name, usage, seconds, seconds)
+
+    def _frames(
         self,
         request: Request,
         name: str,
+        first: Event,
         events: AsyncIterator[Event],
-        encode: serving.ChatChunks | serving.CompletionChunks,
+        encode: Any,
         start: float,
-    ) -> EventStream:
-        """Await the first event (so early failures are real status codes), then stream the rest."""
-        try:
-            first = await anext(events)
-        except StopAsyncIteration:
-            raise UpstreamError("The model produced an empty stream.") from None
-        except BaseException:
-            await close_quietly(events)
-            raise
+        **framing: Any,
+    ) -> AsyncIterator[bytes]:
+        """The SSE bytes of a stream whose first event has arrived; metrics recorded at its end."""
         first_at = time.perf_counter()
         metrics = self.metrics
-        metrics.ttft.labels(name).observe(first_at - start)
 
         def on_error(exc: Exception) -> None:
             metrics.record_error(name, exc)
 
         def on_end() -> None:
-            metrics.record_usage(name, encode.usage, time.perf_counter() - first_at)
+            now = time.perf_counter()
+            metrics.record_usage(name, encode.usage, now - first_at, now - start)
 
-        frames = sse.stream(
-            first, events, encode, on_error=on_error, on_end=on_end, request_id=request.request_id
+        return sse.stream(
+            first, events, encode, on_error=on_error, on_end=on_end, request_id=request.request_id, **framing
         )
-        return EventStream(frames, on_cut=sse.SHUTDOWN)
+
+    def _stream(
+        self,
+        request: Request,
+        name: str,
+        first: Event,
+        events: AsyncIterator[Event],
+        encode: serving.ChatChunks | serving.CompletionChunks,
+        start: float,
+    ) -> EventStream:
+        return EventStream(self._frames(request, name, first, events, encode, start), on_cut=sse.SHUTDOWN)
 
     # --- the table ------------------------------------------------------------------------------------
 
@@ -172,6 +260,10 @@ class OpenAIRoutes:
             ("POST", "/completions", self.completions, "Legacy text completion (JSON or SSE stream)",
              _docs(t.CompletionRequest, t.CompletionResponse, 400, 401, 404, 413, 502, 503, 504, stream=True),
              (t.CompletionRequest,)),
+            ("POST", "/responses", self.responses,
+             "Responses API, stateless (JSON, or SSE events from response.created to response.completed)",
+             _docs(rt.ResponsesRequest, None, 400, 401, 404, 413, 502, 503, 504, stream=True),
+             (rt.ResponsesRequest,)),
             ("POST", "/embeddings", self.embeddings, "Embeddings (float or base64)",
              _docs(t.EmbeddingRequest, t.EmbeddingResponse, 400, 401, 404, 413, 502, 503, 504),
              (t.EmbeddingRequest,)),
@@ -201,5 +293,5 @@ class OpenAIRoutes:
         return Table("openai", routes, self.render, tags=("openai",), owns=owns, count=count)
 
 
-def table(state: ServerState) -> Table:
-    return OpenAIRoutes(state).table()
+def table(state: ServerState, shared: GenerationMetrics | None = None) -> Table:
+    return OpenAIRoutes(state, shared).table()

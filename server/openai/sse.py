@@ -3,7 +3,9 @@
 The stream's first event is awaited by the route before this stream exists, so backend failures at
 the start are still real status codes; a failure after that becomes one ``data: {"error": ...}``
 event (the ``openai`` SDK raises ``APIError`` on it) and the stream ends without ``[DONE]``. The
-response itself (headers, client disconnects) is ``server.web.http.EventStream``.
+Responses API frames differently (named events, no ``[DONE]``, an ``error`` event then
+``response.failed``): its encoder passes its own ``done`` and ``fail``. The response itself
+(headers, client disconnects) is ``server.web.http.EventStream``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ def frame(payload: Any) -> bytes:
     return b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
+def named_frame(event: str, payload: Any) -> bytes:
+    """``event: NAME`` + data, as the Responses API (and Anthropic) send every event."""
+    return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+
+
 def error_frame(exc: Exception) -> bytes:
     return frame({"error": error_object(exc)[1]})
 
@@ -45,9 +52,11 @@ async def stream(
     on_error: Callable[[Exception], None],
     on_end: Callable[[], None],
     request_id: str = "-",
+    done: bytes = DONE,
+    fail: Callable[[Exception], bytes] = error_frame,
 ) -> AsyncIterator[bytes]:
     """``encode`` each event (``first``, then ``rest``) into SSE bytes (None: nothing to send), then
-    ``[DONE]``; an exception becomes the error event. ``rest`` is closed and ``on_end`` called whatever
+    ``done``; an exception becomes ``fail(exc)``. ``rest`` is closed and ``on_end`` called whatever
     happens, the client leaving included."""
     try:
         data = encode(first)
@@ -57,12 +66,13 @@ async def stream(
             data = encode(event)
             if data:
                 yield data
-        yield DONE
+        if done:
+            yield done
     except Exception as exc:
         if not isinstance(exc, KcrError):
             logger.exception("unhandled error in an event stream (request id %s)", request_id)
         on_error(exc)
-        yield error_frame(exc)
+        yield fail(exc)
     finally:
         await close_quietly(rest)
         on_end()

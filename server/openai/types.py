@@ -71,6 +71,10 @@ class ChatMessage(_Request):
     name: str | None = None
     tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None
+    #: The legacy (pre-tools) spelling of one call.
+    function_call: FunctionCall | None = None
+    #: A previous answer's reasoning trace, as this server (and vLLM, DeepSeek) returns it.
+    reasoning_content: str | None = None
 
 
 class FunctionDefinition(_Request):
@@ -130,6 +134,10 @@ class ChatCompletionRequest(_Request):
     tools: list[Tool] | None = None
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: bool | None = None
+    #: Deprecated spellings of ``tools`` / ``tool_choice``, answered in the legacy ``function_call`` shape.
+    functions: list[FunctionDefinition] | None = Field(default=None, min_length=1, max_length=128)
+    function_call: Literal["none", "auto"] | NamedToolChoiceFunction | None = None
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"] | None = None
     logprobs: bool | None = None
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
     logit_bias: dict[str, float] | None = None
@@ -211,17 +219,36 @@ class ResponseMessage(WireModel):
     content: str | None = None
     refusal: str | None = None
     tool_calls: list[ResponseToolCall] | None = None
+    #: With the legacy ``functions``: the call, instead of ``tool_calls``.
+    function_call: ResponseFunctionCall | None = None
+    #: The reasoning trace (``reasoning_effort``), where vLLM and DeepSeek clients read it.
+    reasoning_content: str | None = None
     annotations: list[Any] = Field(default_factory=list)
-    omit_if_none = frozenset({"tool_calls"})
+    omit_if_none = frozenset({"tool_calls", "function_call", "reasoning_content"})
 
 
-FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "function_call"]
+
+
+class TopLogprob(WireModel):
+    token: str
+    logprob: float
+    bytes: list[int] | None = None
+
+
+class TokenLogprob(TopLogprob):
+    top_logprobs: list[TopLogprob] = Field(default_factory=list)
+
+
+class ChoiceLogprobs(WireModel):
+    content: list[TokenLogprob] | None = None
+    refusal: list[TokenLogprob] | None = None
 
 
 class ChatChoice(WireModel):
     index: int
     message: ResponseMessage
-    logprobs: None = None
+    logprobs: ChoiceLogprobs | None = None
     finish_reason: FinishReason
 
 
@@ -253,14 +280,16 @@ class ToolCallDelta(WireModel):
 class Delta(WireModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
+    reasoning_content: str | None = None
     tool_calls: list[ToolCallDelta] | None = None
-    omit_if_none = frozenset({"role", "content", "tool_calls"})
+    function_call: ToolCallDeltaFunction | None = None
+    omit_if_none = frozenset({"role", "content", "reasoning_content", "tool_calls", "function_call"})
 
 
 class ChunkChoice(WireModel):
     index: int
     delta: Delta
-    logprobs: None = None
+    logprobs: ChoiceLogprobs | None = None
     finish_reason: FinishReason | None = None
 
 
@@ -286,10 +315,19 @@ class ChatCompletionChunk(WireModel):
         return data
 
 
+class CompletionLogprobs(WireModel):
+    """Legacy completions' shape: parallel lists, each top entry a token -> logprob map."""
+
+    tokens: list[str]
+    token_logprobs: list[float]
+    top_logprobs: list[dict[str, float]]
+    text_offset: list[int]
+
+
 class CompletionChoice(WireModel):
     index: int
     text: str
-    logprobs: None = None
+    logprobs: CompletionLogprobs | None = None
     finish_reason: Literal["stop", "length", "content_filter"] | None = None
 
 

@@ -2,6 +2,8 @@
 
 - every InferenceService / ClusterServingRuntime in k8s/ validates against KServe's CRD schema
   (/work/shared/specs/crds, or ../shared/specs/crds beside the clone in CI), strictly: unknown fields fail;
+- every KEDA ScaledObject validates against KEDA's CRD, vendored in tests/deploy/crds/ (its header says
+  where it came from), as strictly, and scales a facade on metric names the facade exports;
 - every built-in Kubernetes object validates against the Kubernetes 1.35 schema (the Kind node's version)
   with the PyPI package ``kubernetes-validate`` (ships the schemas, works offline), strictly;
 - the walkthrough's pinned versions and its three pitfalls are where the scripts expect them;
@@ -83,6 +85,8 @@ def _of(pred: Any) -> list[tuple[Path, int, dict[str, Any]]]:
 
 
 KSERVE = _of(lambda d: str(d.get("apiVersion", "")).startswith("serving.kserve.io/"))
+KEDA = _of(lambda d: str(d.get("apiVersion", "")).startswith("keda.sh/"))
+KEDA_CRDS = Path(__file__).resolve().parent / "crds"
 BUILTIN = _of(lambda d: d.get("apiVersion") in BUILTIN_GROUPS)
 ISVCS = _of(lambda d: d.get("kind") == "InferenceService")
 KIND_CONFIGS = _of(lambda d: d.get("apiVersion") == "kind.x-k8s.io/v1alpha4")
@@ -108,7 +112,8 @@ def _strict(schema: Any) -> Any:
 @functools.cache
 def _crd_validators() -> dict[tuple[str, str], Any]:
     validators = {}
-    for path in sorted(_crd_dir().glob("serving.kserve.io_*.yaml")):
+    paths = [*sorted(_crd_dir().glob("serving.kserve.io_*.yaml")), *sorted(KEDA_CRDS.glob("*.yaml"))]
+    for path in paths:
         crd = yaml.safe_load(path.read_text())
         for version in crd["spec"]["versions"]:
             schema = _strict(copy.deepcopy(version["schema"]["openAPIV3Schema"]))
@@ -144,7 +149,7 @@ def test_manifests_found() -> None:
         k
         for k in known
         if k[0] not in BUILTIN_GROUPS
-        and not str(k[0]).startswith("serving.kserve.io/")
+        and not str(k[0]).startswith(("serving.kserve.io/", "keda.sh/"))
         and k not in OTHER_KINDS
         and k[0] != "kind.x-k8s.io/v1alpha4"
     }
@@ -157,6 +162,39 @@ def test_kserve_objects_match_crd_schema(path: Path, index: int, doc: dict[str, 
     assert validator is not None, f"no CRD for {doc['apiVersion']} {doc['kind']}"
     errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(doc)]
     assert not errors, "\n".join(errors)
+
+
+@pytest.mark.parametrize(("path", "index", "doc"), KEDA, ids=_ids(KEDA))
+def test_keda_objects_match_crd_schema(path: Path, index: int, doc: dict[str, Any]) -> None:
+    validator = _crd_validators().get((doc["apiVersion"], doc["kind"]))
+    assert validator is not None, f"no CRD for {doc['apiVersion']} {doc['kind']}"
+    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(doc)]
+    assert not errors, "\n".join(errors)
+    bad = copy.deepcopy(doc)
+    bad["spec"]["maxReplicas"] = 3  # the ISVC's spelling: KEDA's is maxReplicaCount
+    assert any("maxReplicas" in e.message for e in validator.iter_errors(bad))
+
+
+def test_the_llm_scaledobject_scales_the_facade_on_vllm_metrics() -> None:
+    import re as _re
+
+    from server import generation_metrics
+
+    exported = set(_re.findall(r'"(vllm:[a-z_]+)"', Path(generation_metrics.__file__).read_text()))
+    (scaled,) = [d for _, _, d in KEDA if d["kind"] == "ScaledObject"]
+    isvcs = {f"{d['metadata']['name']}-predictor": d for _, _, d in ISVCS}
+    target = isvcs[scaled["spec"]["scaleTargetRef"]["name"]]  # a RawDeployment's Deployment
+    annotations = target["metadata"]["annotations"]
+    assert annotations["serving.kserve.io/deploymentMode"] == "RawDeployment"
+    assert annotations["serving.kserve.io/autoscalerClass"] == "external"  # KServe leaves replicas to KEDA
+    model = next(a.split("=", 1)[1] for a in target["spec"]["predictor"]["containers"][0]["args"]
+                 if a.startswith("--model="))  # fmt: skip
+    for trigger in scaled["spec"]["triggers"]:
+        assert trigger["type"] == "prometheus"
+        used = set(_re.findall(r"vllm:[a-z_]+", trigger["metadata"]["query"]))
+        names = {u.removesuffix("_bucket") for u in used}
+        assert used and names <= exported, names - exported
+        assert f'model_name="{model}"' in trigger["metadata"]["query"]
 
 
 def test_crd_validation_rejects_typos() -> None:

@@ -421,6 +421,13 @@ class Standin:
             raise HTTPError(400, "top_logprobs must be between 0 and 20")
 
     @staticmethod
+    def logprobs_of(body: dict[str, Any]) -> int | None:
+        """Ollama's ``logprobs: true`` (+ ``top_logprobs``): alternatives per token; None when off."""
+        if body.get("logprobs") is not True:
+            return None
+        return int(body.get("top_logprobs") or 0)
+
+    @staticmethod
     def parse_options(body: dict[str, Any]) -> tuple[dict[str, Any], int | None, int | None]:
         """Validate ``options``; returns (llama-cpp sampling kwargs, max_tokens, num_ctx)."""
         opts = body.get("options") or {}
@@ -655,6 +662,7 @@ class Standin:
             forced=forced,
             num_ctx=num_ctx,
             unload_after=keep_alive == 0,
+            logprobs=self.logprobs_of(body),
         )
         entry.engine.touch(name, keep_alive)
         plan = self.faults.plan("chat")
@@ -670,6 +678,8 @@ class Standin:
                         for item in parser.feed(ev[1]):
                             emitted = True
                             yield item
+                    elif ev[0] == "logprobs":
+                        yield ("logprobs", ev[1])
                     elif ev[0] == "error":
                         if not emitted:
                             raise HTTPError(ev[1], ev[2])
@@ -683,12 +693,16 @@ class Standin:
                     elif ev[0] == "cancelled":
                         return
 
-        def final(stats: dict[str, Any], content: str, calls: list[dict[str, Any]]) -> dict[str, Any]:
+        def final(
+            stats: dict[str, Any], content: str, calls: list[dict[str, Any]], lps: list[dict[str, Any]]
+        ) -> dict[str, Any]:
             obj = self.base(name)
             msg: dict[str, Any] = {"role": "assistant", "content": content}
             if calls:
                 msg["tool_calls"] = calls
             obj["message"] = msg
+            if lps:
+                obj["logprobs"] = lps
             obj["done"] = True
             obj["done_reason"] = stats["done_reason"]
             obj["total_duration"] = time.perf_counter_ns() - t0
@@ -716,12 +730,15 @@ class Standin:
         if not stream:
             content: list[str] = []
             calls: list[dict[str, Any]] = []
+            all_lps: list[dict[str, Any]] = []
 
             async def single() -> AsyncIterator[bytes]:
                 async with contextlib.aclosing(pieces()) as it:
                     async for kind, val in it:
                         if kind == "content":
                             content.append(val)
+                        elif kind == "logprobs":
+                            all_lps.extend(val)
                         elif kind == "tool":
                             calls.append(val)
                         elif kind == "error":
@@ -733,29 +750,36 @@ class Standin:
                                     raise HTTPError(bad.status, json.loads(bad.body)["error"])
                                 yield bad.body
                                 return
-                            yield dumps(final(val, "".join(content), calls))
+                            yield dumps(final(val, "".join(content), calls, all_lps))
                             return
 
             return self.watched(single(), JSON_CT, rid, "/api/chat", name)
 
         async def lines() -> AsyncIterator[bytes]:
+            pending: list[dict[str, Any]] = []  # logprobs of text the tool parser still holds
             async with contextlib.aclosing(pieces()) as it:
                 async for kind, val in it:
-                    if kind == "content":
+                    if kind == "logprobs":
+                        pending.extend(val)
+                    elif kind == "content":
                         obj = self.base(name)
                         obj["message"] = {"role": "assistant", "content": val}
+                        if pending:
+                            obj["logprobs"], pending = pending, []
                         obj["done"] = False
                         yield dumps(obj) + b"\n"
                     elif kind == "tool":
                         obj = self.base(name)
                         obj["message"] = {"role": "assistant", "content": "", "tool_calls": [val]}
+                        if pending:
+                            obj["logprobs"], pending = pending, []
                         obj["done"] = False
                         yield dumps(obj) + b"\n"
                     elif kind == "error":
                         yield dumps({"error": val}) + b"\n"
                         return
                     elif kind == "done":
-                        yield dumps(final(val, "", [])) + b"\n"
+                        yield dumps(final(val, "", [], pending)) + b"\n"
                         return
 
         return self.watched(self.with_faults(lines(), plan, rid), NDJSON_CT, rid, "/api/chat", name)
@@ -813,14 +837,17 @@ class Standin:
             num_ctx=num_ctx,
             unload_after=keep_alive == 0,
             want_context=not raw,
+            logprobs=self.logprobs_of(body),
         )
         entry.engine.touch(name, keep_alive)
         plan = self.faults.plan("generate")
         t0 = job.t_start
 
-        def final(stats: dict[str, Any], response: str) -> dict[str, Any]:
+        def final(stats: dict[str, Any], response: str, lps: list[dict[str, Any]]) -> dict[str, Any]:
             obj = self.base(name)
             obj["response"] = response
+            if lps:
+                obj["logprobs"] = lps
             obj["done"] = True
             obj["done_reason"] = stats["done_reason"]
             if "context" in stats:
@@ -853,6 +880,8 @@ class Standin:
                     if ev[0] == "text":
                         emitted = True
                         yield ("text", ev[1])
+                    elif ev[0] == "logprobs":
+                        yield ("logprobs", ev[1])
                     elif ev[0] == "error":
                         if not emitted:
                             raise HTTPError(ev[1], ev[2])
@@ -866,12 +895,15 @@ class Standin:
 
         if not stream:
             acc: list[str] = []
+            gen_lps: list[dict[str, Any]] = []
 
             async def single() -> AsyncIterator[bytes]:
                 async with contextlib.aclosing(pieces()) as it:
                     async for kind, val in it:
                         if kind == "text":
                             acc.append(val)
+                        elif kind == "logprobs":
+                            gen_lps.extend(val)
                         elif kind == "error":
                             raise HTTPError(500, val)
                         elif kind == "done":
@@ -881,24 +913,29 @@ class Standin:
                                     raise HTTPError(bad.status, json.loads(bad.body)["error"])
                                 yield bad.body
                                 return
-                            yield dumps(final(val, "".join(acc)))
+                            yield dumps(final(val, "".join(acc), gen_lps))
                             return
 
             return self.watched(single(), JSON_CT, rid, "/api/generate", name)
 
         async def lines() -> AsyncIterator[bytes]:
+            pending: list[dict[str, Any]] = []
             async with contextlib.aclosing(pieces()) as it:
                 async for kind, val in it:
-                    if kind == "text":
+                    if kind == "logprobs":
+                        pending.extend(val)
+                    elif kind == "text":
                         obj = self.base(name)
                         obj["response"] = val
+                        if pending:
+                            obj["logprobs"], pending = pending, []
                         obj["done"] = False
                         yield dumps(obj) + b"\n"
                     elif kind == "error":
                         yield dumps({"error": val}) + b"\n"
                         return
                     elif kind == "done":
-                        yield dumps(final(val, "")) + b"\n"
+                        yield dumps(final(val, "", pending)) + b"\n"
                         return
 
         return self.watched(self.with_faults(lines(), plan, rid), NDJSON_CT, rid, "/api/generate", name)

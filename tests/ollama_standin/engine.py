@@ -3,6 +3,8 @@
 A generation runs in a daemon thread and reports through ``emit(item)`` (thread-safe callback):
 
 * ``("text", str)``: a piece of generated text;
+* ``("logprobs", list)``: with ``job.logprobs``, the entries of the tokens of the text sent so far, in
+  Ollama's shape (``{token, logprob, top_logprobs: [{token, logprob}]}``), before the text they belong to;
 * ``("done", stats)``: end; ``stats`` has ``done_reason`` and the Ollama metrics (ns), ``context`` if asked;
 * ``("error", status, message)``: failure (before any text: an HTTP error; after: a mid-stream error line);
 * ``("cancelled",)``: the request was abandoned (``stop`` was set) before or during generation.
@@ -57,7 +59,52 @@ class GenJob:
     num_ctx: int | None = None
     unload_after: bool = False
     want_context: bool = False
+    #: None: no logprobs; N: each token's logprob and its N most likely alternatives (Ollama's
+    #: ``logprobs: true`` + ``top_logprobs: N``).
+    logprobs: int | None = None
     t_start: int = field(default_factory=time.perf_counter_ns)
+
+
+class LogprobRecorder:
+    """Per-token logprobs from the raw logits, as Ollama computes them (log-softmax, temperature 1).
+
+    A llama-cpp logits processor sees the logits before each sample but not the token then chosen;
+    the next call sees it as the last input id. So ``before_sample`` resolves the previous position,
+    and the caller sends the text of a token only once its entry exists (one token held back).
+    """
+
+    def __init__(self, llm: Any, top: int) -> None:
+        self.llm = llm
+        self.top = top
+        self._previous: Any = None
+        self.entries: list[dict[str, Any]] = []
+
+    def token_text(self, token: int) -> str:
+        return bytes(self.llm.detokenize([token])).decode("utf-8", errors="replace")
+
+    def before_sample(self, ids: Any, logits: Any) -> None:
+        if self._previous is not None and len(ids):
+            self.entries.append(self._entry(int(ids[-1]), self._previous))
+        values = np.asarray(logits, dtype=np.float64)
+        peak = values.max()
+        self._previous = values - (peak + np.log(np.exp(values - peak).sum()))
+
+    def _entry(self, token: int, lp: Any) -> dict[str, Any]:
+        top = []
+        if self.top:
+            best = np.argpartition(-lp, self.top)[: self.top]
+            best = best[np.argsort(-lp[best])]
+            top = [{"token": self.token_text(int(t)), "logprob": float(lp[t])} for t in best]
+        return {"token": self.token_text(token), "logprob": float(lp[token]), "top_logprobs": top}
+
+    def forced(self, token: int) -> dict[str, Any]:
+        """A marker's token: certain (logprob 0), its own only alternative."""
+        text = self.token_text(token)
+        return {"token": text, "logprob": 0.0, "top_logprobs": [{"token": text, "logprob": 0.0}][: self.top]}
+
+    def take(self) -> list[dict[str, Any]]:
+        out, self.entries = self.entries, []
+        return out
 
 
 class LlamaEngine:
@@ -234,6 +281,7 @@ class LlamaEngine:
             toks = llm.tokenize(job.forced.encode("utf-8"), add_bos=False, special=True)
             dec = codecs.getincrementaldecoder("utf-8")(errors="replace")
             state["t_first"] = time.perf_counter_ns()
+            recorder = LogprobRecorder(llm, job.logprobs) if job.logprobs is not None else None
             for i, tok in enumerate(toks):
                 if stop.is_set():
                     break
@@ -242,6 +290,8 @@ class LlamaEngine:
                     break
                 piece = dec.decode(llm.detokenize([tok]))
                 state["samples"] += 1
+                if recorder is not None:
+                    emit(("logprobs", [recorder.forced(tok)]))
                 if piece:
                     text_parts.append(piece)
                     emit(("text", piece))
@@ -255,10 +305,14 @@ class LlamaEngine:
         else:
             import llama_cpp
 
-            def count(_ids: Any, logits: Any) -> Any:
+            recorder = LogprobRecorder(llm, job.logprobs) if job.logprobs is not None else None
+
+            def count(ids: Any, logits: Any) -> Any:
                 """Called once per sampled token (the stopping criterion is also called once more
                 after llama-cpp's loop ends, so it cannot count)."""
                 state["samples"] += 1
+                if recorder is not None:
+                    recorder.before_sample(ids, logits)
                 return logits
 
             def criterion(_ids: Any, _logits: Any) -> bool:
@@ -272,27 +326,46 @@ class LlamaEngine:
             sampling = dict(job.sampling)
             if sampling.get("seed") is None:
                 sampling["seed"] = random.randint(0, 2**31 - 1)
+            # With logprobs, one sample past the limit (the criterion above stops there): that
+            # call is what resolves the last kept token's entry.
+            extra = 1 if recorder is not None else 0
             gen = llm.create_completion(
                 prompt_tokens,
-                max_tokens=job.max_tokens if job.max_tokens is not None else -1,
+                max_tokens=job.max_tokens + extra if job.max_tokens is not None else -1,
                 stream=True,
                 grammar=grammar,
                 stopping_criteria=llama_cpp.StoppingCriteriaList([criterion]),
                 logits_processor=llama_cpp.LogitsProcessorList([count]),
                 **sampling,
             )
+            held = ""  # with logprobs: the last piece, sent once its token's entry exists
+
+            def send(piece: str) -> None:
+                if recorder is not None:
+                    entries = recorder.take()
+                    if entries:
+                        emit(("logprobs", entries))
+                if piece:
+                    text_parts.append(piece)
+                    emit(("text", piece))
+
             try:
                 for chunk in gen:
                     if stop.is_set():
                         break
                     choice = chunk["choices"][0]
                     piece = choice.get("text") or ""
-                    if piece:
-                        text_parts.append(piece)
-                        emit(("text", piece))
+                    if recorder is None:
+                        if piece:
+                            send(piece)
+                    elif piece:
+                        send(held)
+                        held = piece
                     if choice.get("finish_reason"):
                         reason = choice["finish_reason"]
                         finished = True
+                if held or (recorder is not None and recorder.entries):
+                    send(held)
             except Exception as e:
                 emit(("error", 500, f"an error was encountered while running the model: {e}"))
                 return

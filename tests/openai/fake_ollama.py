@@ -3,7 +3,9 @@
 Every request body is recorded; replies come from ``FakeOllama.script`` (a list of native chunks) or a
 default three-token answer; faults: ``fail_status`` (HTTP error before streaming), ``error_after``
 (NDJSON error line after K lines), ``delay_between`` (seconds between lines). Client disconnects are
-recorded in ``disconnects``.
+recorded in ``disconnects``. As Ollama: ``logprobs: true`` adds chunk-level ``logprobs``; a JSON-schema
+``format`` is answered with the smallest JSON that satisfies it (what constrained decoding guarantees);
+``think`` is a 400 unless ``thinking`` is set, then a trace comes first in ``message.thinking``.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class FakeOllama:
         self.raw: tuple[int, str, list[bytes]] | None = None
         self.disconnects = 0
         self.completed = 0
+        #: The model "can think": ``think`` is accepted and answered with a trace first.
+        self.thinking = False
         #: Client port of every generation request: one port for many requests = a reused connection.
         self.peer_ports: list[int] = []
         self.port = free_port()
@@ -70,6 +74,7 @@ class FakeOllama:
         self.script = None
         self.raw = None
         self.fail_status = None
+        self.thinking = False
         self.error_after = None
         self.delay_between = self.delay_first = self.delay_end = 0.0
 
@@ -135,9 +140,26 @@ class FakeOllama:
         if self.script is not None:
             return [dict(c) for c in self.script]
         limit = (body.get("options") or {}).get("num_predict", -1)
-        tokens = TOKENS if limit is None or limit < 0 else TOKENS[:limit]
-        reason = "length" if 0 <= limit < len(TOKENS) else "stop"
+        words = TOKENS
+        if isinstance(body.get("format"), dict):
+            text = json.dumps(satisfy(body["format"]))
+            words = [text[: len(text) // 2], text[len(text) // 2 :]]
+        tokens = words if limit is None or limit < 0 else words[:limit]
+        reason = "length" if 0 <= limit < len(words) else "stop"
         chunks = [self._piece(key, t) for t in tokens]
+        if body.get("logprobs") is True:
+            top = int(body.get("top_logprobs") or 0)
+            for c, t in zip(chunks, tokens, strict=True):
+                alternatives = [{"token": t, "logprob": -0.25}, {"token": "x", "logprob": -2.5}][:top]
+                c["logprobs"] = [{"token": t, "logprob": -0.25, "top_logprobs": alternatives}]
+        if self.thinking and body.get("think") not in (None, False) and key == "message":
+            chunks.insert(
+                0,
+                {
+                    **self._piece(key, ""),
+                    "message": {"role": "assistant", "content": "", "thinking": "Let me think."},
+                },
+            )
         final = self._piece(key, "")
         final.update(
             done=True,
@@ -174,6 +196,8 @@ class FakeOllama:
             )
         if self.fail_status is not None:
             return JSONResponse({"error": self.fail_message}, status_code=self.fail_status)
+        if body.get("think") not in (None, False) and not self.thinking:
+            return JSONResponse({"error": f'"{body["model"]}" does not support thinking'}, status_code=400)
         if self.raw is not None:
             status, media_type, pieces = self.raw
 
@@ -187,11 +211,17 @@ class FakeOllama:
             c["model"] = body["model"]
         if body.get("stream") is False:
             merged = dict(chunks[-1])
+            merged_lps = [lp for c in chunks for lp in c.get("logprobs", ())]
+            if merged_lps:
+                merged["logprobs"] = merged_lps
             if key == "message":
                 merged["message"] = {
                     "role": "assistant",
                     "content": "".join(c[key]["content"] for c in chunks),
                 }
+                thinking = "".join(c[key].get("thinking", "") for c in chunks)
+                if thinking:
+                    merged["message"]["thinking"] = thinking
             else:
                 merged["response"] = "".join(c[key] for c in chunks)
             return JSONResponse(merged)
@@ -236,3 +266,21 @@ class FakeOllama:
         return JSONResponse(
             {"model": body["model"], "embeddings": vectors, "prompt_eval_count": 3 * len(inputs)}
         )
+
+
+def satisfy(schema: dict[str, Any]) -> Any:
+    """The smallest value of ``schema``: the first alternative, required properties only."""
+    if "const" in schema:
+        return schema["const"]
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            return satisfy(schema[key][0])
+    kind = schema.get("type", "object")
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {k: satisfy(props.get(k, {"type": "string"})) for k in schema.get("required", [])}
+    if "enum" in schema:
+        return schema["enum"][0]
+    return {"string": "x", "integer": 1, "number": 1.5, "boolean": True, "array": [], "null": None}.get(
+        kind, "x"
+    )

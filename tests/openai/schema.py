@@ -60,3 +60,51 @@ def validate(name: str, body: Any) -> None:
     errors = sorted(_validator(name).iter_errors(body), key=lambda e: e.path)
     if errors:
         raise AssertionError(f"{name}: {errors[0].message} at {list(errors[0].absolute_path)}\n{body}")
+
+
+#: Responses API stream events → their schema in the OpenAPI document.
+RESPONSE_EVENTS = {
+    "response.created": "ResponseCreatedEvent",
+    "response.in_progress": "ResponseInProgressEvent",
+    "response.output_item.added": "ResponseOutputItemAddedEvent",
+    "response.output_item.done": "ResponseOutputItemDoneEvent",
+    "response.content_part.added": "ResponseContentPartAddedEvent",
+    "response.content_part.done": "ResponseContentPartDoneEvent",
+    "response.output_text.delta": "ResponseTextDeltaEvent",
+    "response.output_text.done": "ResponseTextDoneEvent",
+    "response.function_call_arguments.delta": "ResponseFunctionCallArgumentsDeltaEvent",
+    "response.function_call_arguments.done": "ResponseFunctionCallArgumentsDoneEvent",
+    "response.reasoning_text.delta": "ResponseReasoningTextDeltaEvent",
+    "response.reasoning_text.done": "ResponseReasoningTextDoneEvent",
+    "response.completed": "ResponseCompletedEvent",
+    "response.incomplete": "ResponseIncompleteEvent",
+    "response.failed": "ResponseFailedEvent",
+    "error": "ResponseErrorEvent",
+}
+
+
+def sse_events(text: str) -> list[tuple[str | None, Any]]:
+    """(event name, parsed data) of every SSE event in ``text`` (``[DONE]`` kept as the string)."""
+    out: list[tuple[str | None, Any]] = []
+    for block in text.split("\n\n"):
+        name, data = None, None
+        for line in block.splitlines():
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                data = line[6:]
+        if data is not None:
+            out.append((name, data if data == "[DONE]" else json.loads(data)))
+    return out
+
+
+def validate_response_events(text: str) -> list[dict[str, Any]]:
+    """Every event of a Responses stream against its schema; the SSE name must equal its ``type``, and
+    ``sequence_number`` count up from 0. Returns the events."""
+    events = []
+    for i, (name, data) in enumerate(sse_events(text)):
+        assert isinstance(data, dict) and name == data["type"], (name, data)
+        assert data["sequence_number"] == i, data
+        validate(RESPONSE_EVENTS[data["type"]], data)
+        events.append(data)
+    return events

@@ -10,13 +10,27 @@ from typing import Any
 FUZZ_COUNTS: Counter[str] = Counter()
 
 OPENAI_PREFIXES = ("/v1/", "/openai/v1/")
+ANTHROPIC_PATH = "/v1/messages"
 
 
 def family(path: str, generative: bool) -> str:
-    """``openai`` for the OpenAI routes of a generative server, else ``kserve`` (v1, v2, health)."""
+    """``anthropic`` for ``/v1/messages`` (and below), ``openai`` for the other OpenAI routes of a
+    generative server, else ``kserve`` (v1, v2, health)."""
+    if generative and (path == ANTHROPIC_PATH or path.startswith(ANTHROPIC_PATH + "/")):
+        return "anthropic"
     if generative and (path.startswith(OPENAI_PREFIXES) or path.startswith("/v1/models")):
         return "openai"
     return "kserve"
+
+
+def anthropic_error_problem(body: Any) -> str | None:
+    """None if ``body`` is Anthropic's ``{"type": "error", "error": {"type": str, "message": str}}``."""
+    if not isinstance(body, dict) or body.get("type") != "error" or not isinstance(body.get("error"), dict):
+        return f"not {{'type': 'error', 'error': {{...}}}}: {body!r:.200}"
+    err = body["error"]
+    if set(err) != {"type", "message"} or not all(isinstance(err[k], str) and err[k] for k in err):
+        return f"error object {err!r:.200}"
+    return None
 
 
 def kserve_error_problem(body: Any) -> str | None:
@@ -55,16 +69,20 @@ def error_problem(status: int, content: bytes, path: str, generative: bool) -> s
         body = json.loads(content)
     except ValueError:
         return f"{status} body is not JSON: {content[:200]!r}"
-    openai = family(path, generative) == "openai"
-    if status in (404, 405) and isinstance(body, dict) and set(body) == {"detail"} and not openai:
+    kind = family(path, generative)
+    if status in (404, 405) and isinstance(body, dict) and set(body) == {"detail"} and kind == "kserve":
         return None
-    if family(path, generative) == "openai":
+    if kind == "anthropic":
+        return anthropic_error_problem(body)
+    if kind == "openai":
         return openai_error_problem(body)
     return kserve_error_problem(body)
 
 
 def sse_problem(content: bytes) -> str | None:
-    """Every ``data:`` line of an event stream is JSON or ``[DONE]``; an error event has OpenAI's shape."""
+    """Every ``data:`` line of an event stream is JSON or ``[DONE]``; an error event has OpenAI's shape
+    (or Anthropic's, for Anthropic streams: ``{"type": "error", "error": {...}}``; the Responses API's
+    ``error`` event carries its fields at the top and ``response.failed`` a ``response``)."""
     for line in content.split(b"\n"):
         if not line.startswith(b"data: "):
             continue
@@ -75,7 +93,11 @@ def sse_problem(content: bytes) -> str | None:
             event = json.loads(data)
         except ValueError:
             return f"SSE data line is not JSON: {data[:200]!r}"
-        if isinstance(event, dict) and "error" in event:
+        if isinstance(event, dict) and event.get("type") == "error" and isinstance(event.get("error"), dict):
+            problem = anthropic_error_problem(event)
+            if problem:
+                return "SSE error event: " + problem
+        elif isinstance(event, dict) and "error" in event:
             problem = openai_error_problem(event)
             if problem:
                 return "SSE error event: " + problem

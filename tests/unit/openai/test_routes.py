@@ -212,13 +212,19 @@ def test_refusals_happen_before_the_backend_is_called() -> None:
     model = Scripted()
 
     async def test(client: httpx.AsyncClient) -> None:
-        r = await client.post("/v1/chat/completions", json={**CHAT, "logprobs": True})
-        assert r.status_code == 400 and r.json()["error"]["param"] == "logprobs"
+        r = await client.post("/v1/chat/completions", json={**CHAT, "logit_bias": {"1": 1.0}})
+        assert r.status_code == 400 and r.json()["error"]["param"] == "logit_bias"
+        r = await client.post("/v1/chat/completions", json={**CHAT, "tool_choice": "required"})
+        assert r.status_code == 400 and r.json()["error"]["param"] == "tool_choice"  # no tools to force
+        r = await client.post(
+            "/v1/responses", json={"model": "chat", "input": "hi", "previous_response_id": "r"}
+        )
+        assert r.status_code == 400 and r.json()["error"]["param"] == "previous_response_id"
         r = await client.post(
             "/v1/chat/completions", content=b"{nope", headers={"content-type": "application/json"}
         )
         assert r.status_code == 400
-        r = await client.post("/v1/chat/completions", json={**CHAT, "model": "nope", "logprobs": True})
+        r = await client.post("/v1/chat/completions", json={**CHAT, "model": "nope", "logit_bias": {"1": 1}})
         assert r.status_code == 404  # the model is resolved first, as before
         r = await client.get("/v1/chat/completions")
         assert r.status_code == 405 and r.json()["error"]["type"] == "invalid_request_error"

@@ -19,7 +19,7 @@ import pytest
 
 from server import generation as g
 from server.errors import InvalidInput
-from server.openai import serving
+from server.openai import serving, translate
 from server.openai import types as t
 from server.openai.errors import error_object
 
@@ -56,12 +56,12 @@ def run(coro: Any) -> Any:
 
 
 def test_chat_request_defaults() -> None:
-    req = serving.chat_request(chat())
+    req = translate.chat_request(chat())
     assert req == g.GenerationRequest(model="m", messages=(g.Message("user", "hi"),))
 
 
 def test_roles_parts_and_images() -> None:
-    req = serving.chat_request(
+    req = translate.chat_request(
         chat(
             messages=[
                 {"role": "developer", "content": "be brief"},
@@ -92,7 +92,7 @@ def test_roles_parts_and_images() -> None:
     ],
 )
 def test_unsupported_content_parts_name_the_message(part: dict[str, Any]) -> None:
-    body = refused(serving.chat_request, chat(messages=[*USER, {"role": "user", "content": [part]}]))
+    body = refused(translate.chat_request, chat(messages=[*USER, {"role": "user", "content": [part]}]))
     assert body["param"] == "messages[1].content"
 
 
@@ -101,7 +101,7 @@ def test_tool_history_is_checked_and_results_are_named() -> None:
         "role": "assistant",
         "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": ""}}],
     }
-    req = serving.chat_request(
+    req = translate.chat_request(
         chat(
             messages=[
                 *USER,
@@ -115,12 +115,12 @@ def test_tool_history_is_checked_and_results_are_named() -> None:
     assert req.messages[2] == g.Message("tool", "sunny", tool_call_id="call_1", tool_name="f")
     assert req.messages[3] == g.Message("tool", "rainy", tool_name="g")
     assistant["tool_calls"][0]["function"]["arguments"] = "{nope"  # type: ignore[index]
-    body = refused(serving.chat_request, chat(messages=[*USER, assistant]))
+    body = refused(translate.chat_request, chat(messages=[*USER, assistant]))
     assert body["param"] == "messages[1].tool_calls[0].function.arguments"
 
 
 def test_sampling_limits_and_format() -> None:
-    req = serving.chat_request(
+    req = translate.chat_request(
         chat(
             temperature=0.1,
             top_p=0.5,
@@ -135,13 +135,13 @@ def test_sampling_limits_and_format() -> None:
     )
     assert req.sampling == g.Sampling(0.1, 0.5, 3, 0.2, 0.3, ("\n",))
     assert req.max_tokens == 5 and req.output_format == "json"
-    assert serving.chat_request(chat(max_tokens=9, stop=["a", "b"])).max_tokens == 9
-    assert serving.chat_request(chat(stop=["a", "b"])).sampling.stop == ("a", "b")
+    assert translate.chat_request(chat(max_tokens=9, stop=["a", "b"])).max_tokens == 9
+    assert translate.chat_request(chat(stop=["a", "b"])).sampling.stop == ("a", "b")
     schema = {"type": "object"}
     fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
-    assert serving.chat_request(chat(response_format=fmt)).output_format == schema
-    assert serving.chat_request(chat(response_format={"type": "text"})).output_format is None
-    body = refused(serving.chat_request, chat(response_format={"type": "json_schema", "json_schema": {}}))
+    assert translate.chat_request(chat(response_format=fmt)).output_format == schema
+    assert translate.chat_request(chat(response_format={"type": "text"})).output_format is None
+    body = refused(translate.chat_request, chat(response_format={"type": "json_schema", "json_schema": {}}))
     assert body["param"] == "response_format"
 
 
@@ -159,38 +159,65 @@ TOOL = {"type": "function", "function": {"name": "f", "description": "d", "param
     ],
 )
 def test_tool_choice(choice: Any, expected: g.ToolChoice) -> None:
-    req = serving.chat_request(chat(tools=[TOOL], tool_choice=choice))
+    req = translate.chat_request(chat(tools=[TOOL], tool_choice=choice))
     assert req.tools == (g.Tool("f", "d", {"type": "object"}),)
     assert req.tool_choice == expected
 
 
 def test_tool_choice_must_name_a_tool_that_was_sent() -> None:
     named = {"type": "function", "function": {"name": "nope"}}
-    assert refused(serving.chat_request, chat(tools=[TOOL], tool_choice=named))["param"] == "tool_choice"
-    assert serving.chat_request(chat(tool_choice=named)).tool_choice == g.ToolChoice("named", "nope")
+    assert refused(translate.chat_request, chat(tools=[TOOL], tool_choice=named))["param"] == "tool_choice"
+    assert refused(translate.chat_request, chat(tool_choice=named))["param"] == "tool_choice"  # none to force
+    assert refused(translate.chat_request, chat(tool_choice="required"))["param"] == "tool_choice"
+
+
+def test_legacy_functions_are_tools() -> None:
+    fn = TOOL["function"]
+    req = translate.chat_request(chat(functions=[fn], function_call={"name": "f"}))
+    assert req.tools == (g.Tool("f", "d", {"type": "object"}),) and req.tool_choice == g.ToolChoice(
+        "named", "f"
+    )
+    assert translate.chat_request(chat(functions=[fn], function_call="none")).tool_choice == g.ToolChoice(
+        "none"
+    )
+    assert refused(translate.chat_request, chat(functions=[fn], tools=[TOOL]))["param"] == "functions"
+    assert refused(translate.chat_request, chat(function_call="auto"))["param"] == "function_call"
+    history = [*USER, {"role": "assistant", "function_call": {"name": "f", "arguments": "{}"}},
+               {"role": "function", "name": "f", "content": "ok"}]  # fmt: skip
+    messages = translate.chat_request(chat(functions=[fn], messages=history)).messages
+    assert messages[1].tool_calls == (g.ToolCall("", "f", "{}"),) and messages[2].tool_name == "f"
+
+
+def test_logprobs_and_reasoning_effort() -> None:
+    assert translate.chat_request(chat()).logprobs is None
+    assert translate.chat_request(chat(logprobs=True)).logprobs == 0
+    assert translate.chat_request(chat(logprobs=True, top_logprobs=3)).logprobs == 3
+    assert refused(translate.chat_request, chat(top_logprobs=3))["param"] == "top_logprobs"
+    assert translate.chat_request(chat(reasoning_effort="none")).reasoning == "off"
+    assert translate.chat_request(chat(reasoning_effort="minimal")).reasoning == "low"
+    assert translate.chat_request(chat(reasoning_effort="xhigh")).reasoning == "max"
+    trace = [*USER, {"role": "assistant", "content": "x", "reasoning_content": "hmm"}]
+    assert translate.chat_request(chat(messages=trace)).messages[1].reasoning == "hmm"
 
 
 @pytest.mark.parametrize(
     ("fields", "param"),
     [
-        ({"logprobs": True}, "logprobs"),
-        ({"top_logprobs": 2}, "logprobs"),
         ({"logit_bias": {"1": 2.0}}, "logit_bias"),
-        ({"logprobs": True, "logit_bias": {"1": 2.0}}, "logprobs"),  # the first refusal wins
     ],
 )
 def test_chat_refuses_what_it_cannot_do(fields: dict[str, Any], param: str) -> None:
-    body = refused(serving.chat_request, chat(**fields))
+    body = refused(translate.chat_request, chat(**fields))
     assert body["param"] == param and body["code"] == "unsupported_parameter"
 
 
 def test_completion_request() -> None:
-    req = serving.completion_request(completion(prompt=["a", "b"], suffix="z", n=2, stop="x"))
+    req = translate.completion_request(completion(prompt=["a", "b"], suffix="z", n=2, stop="x"))
     assert req.prompts == ("a", "b") and req.suffix == "z" and req.n == 2
     assert req.max_tokens == 16  # OpenAI's default for legacy completions
     assert req.sampling.stop == ("x",)
-    assert serving.completion_request(completion(prompt="", max_tokens=0, echo=True)).max_tokens is None
-    assert serving.completion_request(completion(logprobs=0, best_of=1)).prompts == ("<|endoftext|>",)
+    assert translate.completion_request(completion(prompt="", max_tokens=0, echo=True)).max_tokens is None
+    assert translate.completion_request(completion(logprobs=0, best_of=1)).prompts == ("<|endoftext|>",)
 
 
 @pytest.mark.parametrize(
@@ -199,7 +226,7 @@ def test_completion_request() -> None:
         ({"prompt": [1, 2]}, "prompt"),
         ({"prompt": [[1], [2]]}, "prompt"),
         ({"prompt": []}, "prompt"),
-        ({"logprobs": 2}, "logprobs"),
+        ({"logprobs": 2, "echo": True}, "logprobs"),  # no prompt logprobs
         ({"best_of": 3, "n": 2}, "best_of"),
         ({"logit_bias": {"1": 1.0}}, "logit_bias"),
         ({"max_tokens": 0}, "max_tokens"),
@@ -207,7 +234,7 @@ def test_completion_request() -> None:
     ],
 )
 def test_completion_refuses_what_it_cannot_do(fields: dict[str, Any], param: str) -> None:
-    body = refused(serving.completion_request, completion(**fields))
+    body = refused(translate.completion_request, completion(**fields))
     assert body["param"] == param and body["code"] == "unsupported_parameter"
 
 
@@ -215,11 +242,11 @@ def test_embedding_request() -> None:
     def req(**fields: Any) -> t.EmbeddingRequest:
         return t.EmbeddingRequest.model_validate({"model": "e", **fields})
 
-    assert serving.embedding_request(req(input="a", dimensions=8)) == g.EmbeddingRequest("e", ("a",), 8)
-    assert serving.embedding_request(req(input=["a", "b"])).inputs == ("a", "b")
-    assert refused(serving.embedding_request, req(input=[1, 2]))["code"] == "unsupported_parameter"
+    assert translate.embedding_request(req(input="a", dimensions=8)) == g.EmbeddingRequest("e", ("a",), 8)
+    assert translate.embedding_request(req(input=["a", "b"])).inputs == ("a", "b")
+    assert refused(translate.embedding_request, req(input=[1, 2]))["code"] == "unsupported_parameter"
     for empty in ("", []):
-        assert refused(serving.embedding_request, req(input=empty))["param"] == "input"
+        assert refused(translate.embedding_request, req(input=empty))["param"] == "input"
 
 
 # --- responses ---------------------------------------------------------------------------------------
@@ -251,7 +278,11 @@ def test_chat_response_matches_the_wire_models() -> None:
         model="m",
         system_fingerprint="fp_kcr_x",
         choices=[
-            t.ChatChoice(index=0, message=t.ResponseMessage(content="Hello"), finish_reason="length"),
+            t.ChatChoice(
+                index=0,
+                message=t.ResponseMessage(content="Hello", reasoning_content="hmm"),
+                finish_reason="length",
+            ),
             t.ChatChoice(
                 index=1,
                 message=t.ResponseMessage(
@@ -288,7 +319,6 @@ def test_chat_chunks_match_the_wire_models(include_usage: bool) -> None:
     sent = [f for f in frames if f is not None]
     assert all(f.startswith(b"data: ") and f.endswith(b"\n\n") for f in sent)
     chunks = [orjson.loads(f[6:]) for f in sent]
-    assert frames[1] is None  # reasoning: no Chat Completions field for it
     assert encode.usage == g.Usage(7, 12)
     deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
     calls = [d["tool_calls"][0] for d in deltas if "tool_calls" in d]
@@ -304,6 +334,7 @@ def test_chat_chunks_match_the_wire_models(include_usage: bool) -> None:
 
     expected = [
         [choice(0, role="assistant", content="")],
+        [choice(0, reasoning_content="hmm")],
         [choice(0, content="Hel")],
         [choice(0, content="lo")],
         [choice(0, "length")],

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from runtimes.ollama_convert import (
+    ForcedCall,
     NativeChunk,
     NativeToolCall,
     arguments_text,
@@ -25,7 +26,7 @@ HI = (g.Message("user", "hi"),)
 
 def chat(**fields: Any) -> dict[str, Any]:
     request = g.GenerationRequest(model="alias", **{"messages": HI, **fields})
-    return chat_payload(request, "tag:1", keep_alive=-1, num_ctx=None)
+    return chat_payload(request, "tag:1", keep_alive=-1, num_ctx=None)[0]
 
 
 def test_minimal_chat_payload() -> None:
@@ -36,17 +37,18 @@ def test_minimal_chat_payload() -> None:
         "messages": [{"role": "user", "content": "hi"}],
     }
     request = g.GenerationRequest(model="alias", messages=HI)
-    assert "keep_alive" not in chat_payload(request, "t", keep_alive=None, num_ctx=None)
+    assert "keep_alive" not in chat_payload(request, "t", keep_alive=None, num_ctx=None)[0]
 
 
 def test_options_only_what_was_given() -> None:
     assert options(g.Sampling(), None, None) == {}
     sampling = g.Sampling(
-        temperature=0.0, top_p=0.5, seed=0, presence_penalty=0.2, frequency_penalty=-1, stop=("\n",)
+        temperature=0.0, top_p=0.5, seed=0, presence_penalty=0.2, frequency_penalty=-1, stop=("\n",), top_k=7
     )
     assert options(sampling, 5, 4096) == {
         "temperature": 0.0,
         "top_p": 0.5,
+        "top_k": 7,
         "seed": 0,
         "presence_penalty": 0.2,
         "frequency_penalty": -1,
@@ -94,7 +96,7 @@ TOOLS = (g.Tool("f", "weather", SCHEMA), g.Tool("g"))
     ("choice", "names"),
     [
         (g.ToolChoice(), ["f", "g"]),
-        (g.ToolChoice("required"), ["f", "g"]),  # Ollama cannot force a call
+        (g.ToolChoice("required"), ["f", "g"]),  # forced by ``format``, see below
         (g.ToolChoice("none"), []),
         (g.ToolChoice("named", "g"), ["g"]),
     ],
@@ -117,11 +119,48 @@ def test_output_format_and_reasoning() -> None:
     assert chat(output_format=SCHEMA)["format"] == SCHEMA
     assert "format" not in chat() and "think" not in chat()
     assert chat(reasoning="high")["think"] == "high"
+    assert chat(reasoning="off")["think"] is False and chat(reasoning="on")["think"] is True
+    reasoning = g.Message("assistant", "it is", reasoning="hmm")
+    assert native_messages((reasoning,)) == [{"role": "assistant", "content": "it is", "thinking": "hmm"}]
 
 
-def test_logprobs_are_refused() -> None:
+def test_logprobs_are_asked_of_ollama() -> None:
+    assert chat(logprobs=0)["logprobs"] is True and "top_logprobs" not in chat(logprobs=0)
+    assert chat(logprobs=3)["top_logprobs"] == 3
+    assert "logprobs" not in chat()
+    chunk = NativeChunk.from_mapping(
+        {"message": {"content": "Hi"}, "done": False,
+         "logprobs": [{"token": "Hi", "logprob": -0.5, "top_logprobs": [{"token": "Hi", "logprob": -0.5},
+                                                                       {"token": "Yo", "logprob": -1.5}]}]}
+    )  # fmt: skip
+    assert chunk.logprobs == (g.TokenLogprob("Hi", -0.5, (("Hi", -0.5), ("Yo", -1.5))),)
+
+
+def test_a_named_choice_constrains_the_output_to_the_arguments() -> None:
+    request = g.GenerationRequest(
+        model="a", messages=HI, tools=TOOLS, tool_choice=g.ToolChoice("named", "f"), output_format="json"
+    )
+    payload, forced = chat_payload(request, "t", keep_alive=None, num_ctx=None)
+    assert payload["format"] == SCHEMA and forced == ForcedCall(SCHEMA, "f")  # the call wins over the format
+    assert forced.parse('{"where": {}}') == ("f", '{"where": {}}')
+    assert forced.parse('{"where": ') is None  # cut short
     with pytest.raises(InvalidInput):
-        chat(logprobs=0)
+        chat(tools=TOOLS, tool_choice=g.ToolChoice("named", "nope"))
+
+
+def test_required_constrains_the_output_to_one_of_the_calls() -> None:
+    request = g.GenerationRequest(model="a", messages=HI, tools=TOOLS, tool_choice=g.ToolChoice("required"))
+    payload, forced = chat_payload(request, "t", keep_alive=None, num_ctx=None)
+    alternatives = payload["format"]["anyOf"]
+    assert [a["properties"]["name"] for a in alternatives] == [{"const": "f"}, {"const": "g"}]
+    assert alternatives[0]["properties"]["arguments"] == SCHEMA
+    assert alternatives[1]["properties"]["arguments"] == {"type": "object"}
+    assert forced is not None and forced.parse('{"name": "g", "arguments": {"x": 1}}') == ("g", '{"x": 1}')
+    assert forced.parse('{"name": "g"}') is None
+    with pytest.raises(InvalidInput):
+        chat(tool_choice=g.ToolChoice("required"))
+    one = chat(tools=TOOLS[:1], tool_choice=g.ToolChoice("required"))["format"]
+    assert one["properties"]["name"] == {"const": "f"}  # one tool: no anyOf
 
 
 def test_generate_payloads() -> None:
