@@ -264,6 +264,7 @@ def test_langchain_openai(kcr: ServerProcess) -> None:
 
 def test_instructor_tools_mode(kcr: ServerProcess) -> None:
     import instructor  # installed by bootstrap.sh from requirements/test-nodeps.lock
+
     client = instructor.from_openai(sdk(kcr), mode=instructor.Mode.TOOLS)
     city = client.chat.completions.create(
         model=SMOL,
