@@ -14,8 +14,6 @@ import pytest
 from tests.openai.conftest import EMBED, MODEL, Facade
 from tests.openai.fake_ollama import FakeOllama
 
-pytest.importorskip("anthropic")
-
 TOOL = {
     "name": "get_weather",
     "description": "Weather of a city",

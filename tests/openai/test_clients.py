@@ -172,10 +172,14 @@ def test_sdk_logprobs(kcr: ServerProcess) -> None:
     assert len(content) == r.usage.completion_tokens == 5
     assert all(t.logprob <= 0 and len(t.top_logprobs) == 3 for t in content)
     assert "".join(t.token for t in content) == r.choices[0].message.content
-    c = client.completions.create(model=SMOL, prompt="Once upon a time", logprobs=2, max_tokens=4)
+    c = client.completions.create(
+        model=SMOL, prompt="Once upon a time", logprobs=2, max_tokens=4, temperature=0
+    )
     validate("CreateCompletionResponse", dump(c))
+    # Up to 2 per token: the legacy shape keys alternatives by their text, and byte-level pieces of
+    # one character all read as U+FFFD (a sampled emoji once left one key of two).
     assert len(c.choices[0].logprobs.tokens) == 4 and all(
-        len(t) == 2 for t in c.choices[0].logprobs.top_logprobs
+        1 <= len(t) <= 2 for t in c.choices[0].logprobs.top_logprobs
     )
     body = {
         "model": SMOL,
@@ -205,7 +209,8 @@ def test_sdk_reasoning_on_a_model_that_cannot_think(kcr: ServerProcess) -> None:
 
 
 def test_openai_agents(kcr: ServerProcess) -> None:
-    agents = pytest.importorskip("agents")
+    import agents
+
     agents.set_tracing_disabled(True)
     client = openai.AsyncOpenAI(base_url=kcr.url + "/v1", api_key="x", max_retries=0, timeout=120)
     calls: list[str] = []
@@ -234,7 +239,8 @@ def test_openai_agents(kcr: ServerProcess) -> None:
 
 
 def test_langchain_openai(kcr: ServerProcess) -> None:
-    lc = pytest.importorskip("langchain_openai")
+    import langchain_openai as lc
+
     llm = lc.ChatOpenAI(
         model=SMOL,
         base_url=kcr.url + "/v1",
@@ -270,14 +276,14 @@ def test_instructor_tools_mode(kcr: ServerProcess) -> None:
         model=SMOL,
         response_model=City,
         max_retries=0,
-        max_tokens=60,
+        max_tokens=120,
+        temperature=0,
         messages=[{"role": "user", "content": "Name a city."}],
     )
     assert isinstance(city, City)
 
 
 def test_pydantic_ai_responses_model(kcr: ServerProcess) -> None:
-    pytest.importorskip("pydantic_ai")
     from pydantic_ai import Agent
     from pydantic_ai.models.openai import OpenAIResponsesModel
     from pydantic_ai.providers.openai import OpenAIProvider
@@ -295,7 +301,8 @@ def test_pydantic_ai_responses_model(kcr: ServerProcess) -> None:
 
 
 def test_anthropic_sdk(kcr: ServerProcess) -> None:
-    anthropic = pytest.importorskip("anthropic")
+    import anthropic
+
     client = anthropic.Anthropic(base_url=kcr.url, api_key="x", max_retries=0, timeout=120)
     m = client.messages.create(model=SMOL, max_tokens=8, messages=[{"role": "user", "content": "Say hi"}])
     assert m.type == "message" and m.content[0].type == "text" and m.usage.output_tokens <= 8
