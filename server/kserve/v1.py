@@ -64,6 +64,8 @@ def table(dataplane: DataPlane) -> Table:
         else:
             payload = await dataplane.codec(len(body), codec.encode_v1, result)
         metrics.postprocess.labels(name).observe(time.perf_counter() - start)
+        del x, result
+        dataplane.release(len(body))
         return Response(payload)
 
     async def list_models(request: Request) -> Response:

@@ -166,6 +166,8 @@ async def infer_v2(
     out = (model_name, request_id, outputs)
     payload = encode_response(*out) if small else await dataplane.codec(len(body), encode_response, *out)
     metrics.postprocess.labels(model_name).observe(time.perf_counter() - start)
+    del x, results, outputs, out
+    dataplane.release(len(body))
     return payload
 
 
