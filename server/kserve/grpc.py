@@ -7,20 +7,30 @@ metadata), metrics (KServe's histograms through the dataplane; ``kcr_requests_to
 ``protocol="grpc"`` and the HTTP-equivalent ``code``, so one error-rate query covers both), access
 log and request ids (``x-request-id`` metadata, echoed in the trailing metadata).
 
-``GrpcService`` runs a ``grpc.aio`` server in the event loop uvicorn serves from, started and stopped
-by the lifespan (``ServerState.services``). On SIGTERM it stops taking calls at once while the calls
-in flight finish within ``--graceful-timeout``. This module is imported only when gRPC is served.
+Why a thread-pool ``grpc.server`` and not ``grpc.aio``: grpc.aio accepts one call per event-loop
+round trip, so concurrent calls reach the micro-batcher one at a time and every call pays a predict
+of its own; its empty-handler ceiling here is ~4,700 calls/s against ~7,000 for the threaded server,
+and kcr's LogisticRegression at concurrency 64 went from ~1,200 calls/s (aio) to ~4,500 (threads).
+The pool threads do only gRPC's framing; each call is then handed to the event loop uvicorn serves
+from (``run_coroutine_threadsafe``), where calls arriving together are batched with REST's. So every
+request still takes one path: the RPC bodies below are coroutines on the loop, like the REST routes.
+
+``GrpcService`` is started and stopped by the lifespan (``ServerState.services``). On SIGTERM it stops
+taking calls at once while the calls in flight finish within ``--graceful-timeout``. This module is
+imported only when gRPC is served.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 import re
+import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import unquote
 
@@ -55,6 +65,9 @@ _CODES = {
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:/+=@-]{1,128}$")
 _VERSIONS = "Model versioning not supported yet."
 SERVICE = "inference.GRPCInferenceService"
+POOL_THREADS = 64
+MAX_CALLS = 1000
+MAX_WATCHES = 8
 
 
 def grpc_code(status: int) -> grpc.StatusCode:
@@ -62,11 +75,11 @@ def grpc_code(status: int) -> grpc.StatusCode:
 
 
 class _Call:
-    """What one RPC carries besides its message: metadata, request id, the model it names."""
+    """What one RPC carries besides its message: metadata, peer, request id, the model it names."""
 
-    __slots__ = ("authorization", "model", "request_id")
+    __slots__ = ("authorization", "model", "peer", "request_id")
 
-    def __init__(self, context: grpc.aio.ServicerContext) -> None:
+    def __init__(self, context: grpc.ServicerContext) -> None:
         self.authorization: str | None = None
         request_id = None
         for key, value in context.invocation_metadata() or ():
@@ -76,17 +89,30 @@ class _Call:
                 self.authorization = value if isinstance(value, str) else None
         self.request_id = request_id or os.urandom(16).hex()
         self.model = ""
+        self.peer = context.peer()
 
 
 Handler = Callable[[Any, _Call], Awaitable[Any]]
+#: What an RPC's coroutine hands back to its pool thread: the response, or (code, message).
+Outcome = tuple[Any, tuple[grpc.StatusCode, str] | None]
 
 
 class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
-    def __init__(self, state: ServerState, dataplane: DataPlane, repository: Repository) -> None:
+    def __init__(
+        self,
+        state: ServerState,
+        dataplane: DataPlane,
+        repository: Repository,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
         self.state = state
         self.dataplane = dataplane
         self.registry = state.registry
         self.repository = repository
+        self.loop = loop
+        #: Calls waiting on the loop, cancelled by ``GrpcService.stop`` if the grace period ends
+        #: first (a pool thread blocked for good would hold the interpreter's exit).
+        self.pending: set[concurrent.futures.Future[Outcome]] = set()
         self._keys = state.settings.api_keys
         self._max_elements = state.settings.max_elements
         settings = state.settings
@@ -98,33 +124,45 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                            ("RepositoryModelLoad", True), ("RepositoryModelUnload", True)):  # fmt: skip
             setattr(self, name, self._serve(name, getattr(self, "_" + name), auth))
 
-    def _serve(self, name: str, handler: Handler, auth: bool) -> Callable[..., Awaitable[Any]]:
+    def _serve(self, name: str, handler: Handler, auth: bool) -> Callable[[Any, grpc.ServicerContext], Any]:
         path = f"/{SERVICE}/{name}"
         metrics = self.state.metrics
 
-        async def rpc(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def on_loop(request: Any, call: _Call) -> Outcome:
             start = time.perf_counter()
-            call = _Call(context)
             status = 200
             metrics.in_flight.inc()
             try:
                 if auth and self._keys:
                     check_api_key(self._keys, call.authorization)
-                return await handler(request, call)
+                return await handler(request, call), None
             except Exception as exc:
                 if not isinstance(exc, KcrError):
                     logger.exception("unhandled error in %s (request id %s)", path, call.request_id)
                 status, message, _ = errors.error_parts(exc)
-                await context.abort(grpc_code(status), message, (("x-request-id", call.request_id),))
+                return None, (grpc_code(status), message)
             finally:
                 metrics.in_flight.dec()
                 self._count(call.model, status)
                 if self._access_log is not None:
-                    client = _client_of(context.peer())
                     ms = (time.perf_counter() - start) * 1000
-                    self._access_log.record(client, "POST", path, status, ms, call.request_id)
-                if status == 200:
-                    context.set_trailing_metadata((("x-request-id", call.request_id),))
+                    self._access_log.record(_client_of(call.peer), "POST", path, status, ms, call.request_id)
+
+        def rpc(request: Any, context: grpc.ServicerContext) -> Any:
+            call = _Call(context)
+            future = asyncio.run_coroutine_threadsafe(on_loop(request, call), self.loop)
+            self.pending.add(future)
+            context.add_callback(future.cancel)  # the client gave up: the batcher skips the call
+            try:
+                response, failure = future.result()
+            except concurrent.futures.CancelledError:
+                failure = (grpc.StatusCode.CANCELLED, "cancelled")
+            finally:
+                self.pending.discard(future)
+            context.set_trailing_metadata((("x-request-id", call.request_id),))
+            if failure is not None:
+                context.abort(*failure)
+            return response
 
         return rpc
 
@@ -220,6 +258,7 @@ class HealthServicer(health_pb2_grpc.HealthServicer):  # type: ignore[misc]  # g
 
     def __init__(self, state: ServerState) -> None:
         self.state = state
+        self._watches = threading.BoundedSemaphore(MAX_WATCHES)
 
     def _status(self, service: str) -> int | None:
         answer = health_pb2.HealthCheckResponse
@@ -236,22 +275,33 @@ class HealthServicer(health_pb2_grpc.HealthServicer):  # type: ignore[misc]  # g
             return None
         return serving if model.ready and not self.state.draining else not_serving
 
-    async def Check(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+    def Check(self, request: Any, context: grpc.ServicerContext) -> Any:
         status = self._status(request.service)
         if status is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"unknown service {request.service!r}")
+            context.abort(grpc.StatusCode.NOT_FOUND, f"unknown service {request.service!r}")
         return health_pb2.HealthCheckResponse(status=status)
 
-    async def Watch(self, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        last = None
-        while True:
-            status = self._status(request.service)
-            if status is None:
-                status = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
-            if status != last:
-                last = status
-                yield health_pb2.HealthCheckResponse(status=status)
-            await asyncio.sleep(0.5)
+    def Watch(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        # A watch holds a pool thread for as long as it lasts: a few at a time, or they would
+        # starve the inference calls.
+        if not self._watches.acquire(blocking=False):
+            context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED, f"at most {MAX_WATCHES} health watches at a time"
+            )
+        try:
+            last = None
+            while context.is_active():
+                status = self._status(request.service)
+                if status is None:
+                    status = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
+                if status != last:
+                    last = status
+                    yield health_pb2.HealthCheckResponse(status=status)
+                if self.state.draining:
+                    return
+                time.sleep(0.5)
+        finally:
+            self._watches.release()
 
 
 class GrpcService:
@@ -261,9 +311,10 @@ class GrpcService:
         self.state = state
         self.dataplane = dataplane
         self.repository = repository
-        self.server: grpc.aio.Server | None = None
+        self.server: grpc.Server | None = None
+        self.servicer: InferenceServicer | None = None
         self.port: int | None = None
-        self._stopping: asyncio.Future[None] | None = None
+        self._stopped: threading.Event | None = None
 
     async def start(self) -> None:
         settings = self.state.settings
@@ -273,30 +324,38 @@ class GrpcService:
             # Combines writes of concurrent calls: measured +15-20 % calls/s at concurrency 64.
             ("grpc.optimization_target", "throughput"),
         ]
-        server = grpc.aio.server(options=options)
-        pb_grpc.add_GRPCInferenceServiceServicer_to_server(  # type: ignore[no-untyped-call]
-            InferenceServicer(self.state, self.dataplane, self.repository), server
+        # 64 threads: calls/s at concurrency 64 were 3,500 with 8 threads, 4,400 with 32, 4,500
+        # with 64. Calls beyond ``MAX_CALLS`` in flight get RESOURCE_EXHAUSTED, as REST's
+        # ``--max-connections`` bounds what waits in memory.
+        pool = concurrent.futures.ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="kcr-grpc")
+        server = grpc.server(pool, options=options, maximum_concurrent_rpcs=MAX_CALLS)
+        self.servicer = InferenceServicer(
+            self.state, self.dataplane, self.repository, asyncio.get_running_loop()
         )
+        pb_grpc.add_GRPCInferenceServiceServicer_to_server(self.servicer, server)  # type: ignore[no-untyped-call]
         health_pb2_grpc.add_HealthServicer_to_server(HealthServicer(self.state), server)
         address = f"{settings.host}:{settings.grpc_port}"
         try:
             self.port = server.add_insecure_port(address)
         except RuntimeError as exc:
             raise KcrError(f"Cannot serve gRPC on {address}: {exc}") from None
-        await server.start()
+        server.start()
         self.server = server
         logger.info("gRPC (Open Inference Protocol) on %s:%s", settings.host, self.port)
 
     def drain(self) -> None:
         """Stop taking calls now; those in flight get ``--graceful-timeout`` to finish."""
-        if self.server is not None and self._stopping is None:
-            grace = self.state.settings.graceful_timeout
-            self._stopping = asyncio.ensure_future(self.server.stop(grace))
+        if self.server is not None and self._stopped is None:
+            self._stopped = self.server.stop(self.state.settings.graceful_timeout)
 
     async def stop(self) -> None:
         self.drain()
-        if self._stopping is not None:
-            await self._stopping
+        if self._stopped is not None:
+            # The loop keeps running meanwhile: the calls in flight are finished on it.
+            await asyncio.get_running_loop().run_in_executor(None, self._stopped.wait)
+        if self.servicer is not None:
+            for future in list(self.servicer.pending):
+                future.cancel()
 
 
 def _client_of(peer: str | None) -> str:

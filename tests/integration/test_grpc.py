@@ -145,6 +145,64 @@ def test_health_service(iris_server: ServerProcess) -> None:
         assert _code(lambda: health.Check(health_pb2.HealthCheckRequest(service="nope")))[0] == Code.NOT_FOUND
 
 
+def test_health_watch_is_bounded(iris_server: ServerProcess) -> None:
+    """A watch holds one of the pool's threads: eight at a time, the ninth is refused, and inference
+    goes on meanwhile."""
+    with grpc.insecure_channel(iris_server.grpc_target) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        request = health_pb2.HealthCheckRequest(service="iris")
+        watches = [health.Watch(request) for _ in range(8)]
+        try:
+            assert all(next(w).status == health_pb2.HealthCheckResponse.SERVING for w in watches)
+            ninth = health.Watch(request)
+            with pytest.raises(grpc.RpcError) as err:
+                next(ninth)
+            assert err.value.code() == Code.RESOURCE_EXHAUSTED and "8 health watches" in err.value.details()
+            stub = pb_grpc.GRPCInferenceServiceStub(channel)
+            assert stub.ModelInfer(_infer("iris", ROWS), timeout=5).outputs[0].name == "output-0"
+        finally:
+            for w in watches:
+                w.cancel()
+        deadline = time.monotonic() + 5  # cancelled watches give their threads back
+        while True:
+            again = health.Watch(request)
+            try:
+                assert next(again).status == health_pb2.HealthCheckResponse.SERVING
+                again.cancel()
+                break
+            except grpc.RpcError:
+                assert time.monotonic() < deadline, "cancelled watches kept their slots"
+                time.sleep(0.2)
+
+
+def test_concurrent_calls_are_batched(iris_server: ServerProcess, model_root: Path) -> None:
+    """Calls in flight together reach the micro-batcher together (the reason for the thread-pool
+    server), and each gets its own rows back."""
+    rows = np.random.default_rng(7).uniform(0, 7, size=(256, 4))
+    expected = joblib.load(model_root / "iris-rf" / "model.joblib").predict(rows).tolist()
+
+    def batches() -> tuple[float, float]:
+        text = httpx.get(iris_server.url + "/metrics").text
+
+        def value(name: str) -> float:  # absent until the first batch
+            parts = text.split(name + '{model_name="iris-rf"} ')
+            return float(parts[1].split()[0]) if len(parts) > 1 else 0.0
+
+        return value("kcr_batch_size_count"), value("kcr_batch_size_sum")
+
+    async def go() -> list[int]:
+        async with grpc.aio.insecure_channel(iris_server.grpc_target) as channel:
+            stub = pb_grpc.GRPCInferenceServiceStub(channel)
+            calls = [stub.ModelInfer(_infer("iris-rf", row[None, :])) for row in rows]
+            answers = await asyncio.gather(*calls)
+        return [a.outputs[0].contents.int64_contents[0] for a in answers]
+
+    before = batches()
+    assert asyncio.run(go()) == expected
+    count, total = (a - b for a, b in zip(batches(), before, strict=True))
+    assert total == len(rows) and count < len(rows) / 2, (count, total)
+
+
 def test_server_metadata(stub: pb_grpc.GRPCInferenceServiceStub) -> None:
     meta = stub.ServerMetadata(pb.ServerMetadataRequest())
     assert meta.name == "kserve-custom-runtime" and list(meta.extensions) == ["model_repository_extension"]
