@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Deploy the demo InferenceServices and wait until they are Ready.
 #   deploy.sh              Serverless: sklearn-iris (baked), sklearn-iris-storage (STORAGE_URI + PVC),
-#                          iris (modelFormat + runtime: kcr-sklearn), qwen (baked LLM)
+#                          iris (modelFormat + runtime: kcr-sklearn), sklearn-iris-grpc (gRPC, h2c port),
+#                          qwen (baked LLM)
 #   deploy.sh --with-pvc   also qwen-pvc (weights on a PVC, pulled on first start: needs internet)
 #   deploy.sh --raw        RawDeployment variants (k8s/raw/)
 set -euo pipefail
@@ -17,8 +18,8 @@ if [[ ${1:-} == --raw ]]; then
 else
   kubectl apply -f "$K/kserve/runtimes.yaml"
   files=("$K/kserve/sklearn-iris.yaml" "$K/kserve/sklearn-iris-storage.yaml" "$K/kserve/sklearn-iris-runtime.yaml"
-         "$K/kserve/ollama-proxy.yaml")
-  names=(sklearn-iris sklearn-iris-storage iris qwen)
+         "$K/kserve/sklearn-iris-grpc.yaml" "$K/kserve/ollama-proxy.yaml")
+  names=(sklearn-iris sklearn-iris-storage iris sklearn-iris-grpc qwen)
   if [[ ${1:-} == --with-pvc ]]; then
     files+=("$K/kserve/ollama-proxy-pvc.yaml"); names+=(qwen-pvc)
   fi

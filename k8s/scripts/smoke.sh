@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Smoke tests of the deployed demo through the Istio ingress gateway (Host header routing):
 #   1. sklearn v1 prediction (baked model), v2 inference (STORAGE_URI model), the kcr-sklearn runtime ISVC
+#      and the Open Inference Protocol over gRPC (sklearn-iris-grpc; python3 with grpcio and protobuf)
 #   2. chat completion with the OpenAI SDK (python3 with `openai` installed)
 #   3. scale-to-zero observed (no sklearn-iris pod left after the idle window)
 #   4. cold start timed (first request while at zero pods)
@@ -38,6 +39,9 @@ expect "sklearn v2 infer, STORAGE_URI model (Host: $H2)" \
 H3=$(host_of iris)
 expect "modelFormat sklearn + runtime kcr-sklearn (Host: $H3)" \
   "$(curl -sf -H "Host: $H3" "$GW/v1/models/iris:predict" -d "$IRIS")" '{"predictions":[1,0]}'
+H4=$(host_of sklearn-iris-grpc)
+log "gRPC ModelInfer through the gateway (:authority $H4)"
+python3 "$ROOT/k8s/scripts/grpc_smoke.py" --target "127.0.0.1:$GATEWAY_PORT" --authority "$H4"
 
 log "chat completion with the OpenAI SDK (Host: $(host_of qwen))"
 python3 "$ROOT/k8s/scripts/openai_smoke.py" --base-url "$GW/openai/v1" --host "$(host_of qwen)" \

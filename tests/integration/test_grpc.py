@@ -203,6 +203,15 @@ def test_concurrent_calls_are_batched(iris_server: ServerProcess, model_root: Pa
     assert total == len(rows) and count < len(rows) / 2, (count, total)
 
 
+def test_cluster_smoke_script(iris_server: ServerProcess) -> None:
+    """k8s/scripts/grpc_smoke.py (what smoke.sh runs through the gateway) against a real process."""
+    script = Path(__file__).resolve().parents[2] / "k8s" / "scripts" / "grpc_smoke.py"
+    argv = [sys.executable, str(script), "--target", iris_server.grpc_target, "--timeout", "10",
+            "--authority", "sklearn-iris-grpc.kcr-demo.example.com"]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "ModelInfer -> [1, 0]" in done.stdout, done.stdout + done.stderr
+
+
 def test_server_metadata(stub: pb_grpc.GRPCInferenceServiceStub) -> None:
     meta = stub.ServerMetadata(pb.ServerMetadataRequest())
     assert meta.name == "kserve-custom-runtime" and list(meta.extensions) == ["model_repository_extension"]
