@@ -44,6 +44,11 @@ SOURCES = [
         "`python -m loadtests.bench_facade --out bench-results`",
         "what the OpenAI facade adds over Ollama",
     ),
+    (
+        "grpc-ceiling.json",
+        "`python -m loadtests.grpc_ceiling --out bench-results`",
+        "grpcio's own calls/s with an empty handler (aio vs threads)",
+    ),
     ("soak.json", "`make soak` (writes `soak-report.json`, or `$KCR_SOAK_REPORT`)", "10-minute mixed soak"),
 ]
 
@@ -233,7 +238,34 @@ def _grpc(r: Results) -> list[str]:
         "|---|---|---|---|---|",
         f"| {theirs['rps']:.0f} | {ours['rps']:.0f} | {rest['rps']:.0f} "
         f"| **{ours['rps'] / theirs['rps']:.1f}x** | {ours['rps'] / rest['rps']:.2f}x |",
+        *_grpc_ceiling(ours["rps"]),
     ]
+
+
+def _grpc_ceiling(kcr_rps: float) -> list[str]:
+    """grpcio's own ceiling (``grpc-ceiling.json``): an empty handler, same load, same core."""
+    if not (RESULTS / "grpc-ceiling.json").exists():
+        return []
+    data = _load("grpc-ceiling.json")
+    modes = data["modes"]
+    labels = {
+        "aio": "`grpc.aio` (KServe's server)",
+        "threads": "`grpc.server`, 64 threads (kcr's)",
+        "threads+loop": "`grpc.server`, each call handed to an event loop and back (kcr's hop)",
+    }
+    lines = [
+        "",
+        f"What grpcio itself allows: an empty `ModelInfer` handler, the same h2load load on the same "
+        f"core, medians of {data['reps']} interleaved runs of {data['duration_s']:g} s "
+        "(`python -m loadtests.grpc_ceiling`, `grpc-ceiling.json`; a separate run from the table above).",
+        "",
+        "| server | calls/s | µs per call | kcr's LogisticRegression above, as a share |",
+        "|---|---|---|---|",
+    ]
+    for mode, label in labels.items():
+        rps = modes[mode]["rps"]
+        lines.append(f"| {label} | {rps:.0f} | {1e6 / rps:.0f} | {kcr_rps / rps:.0%} |")
+    return lines
 
 
 def _footprint(r: Results) -> list[str]:
