@@ -9,8 +9,8 @@ log and request ids (``x-request-id`` metadata, echoed in the trailing metadata)
 
 Why a thread-pool ``grpc.server`` and not ``grpc.aio``: grpc.aio accepts one call per event-loop
 round trip, so concurrent calls reach the micro-batcher one at a time and every call pays a predict
-of its own; its empty-handler ceiling here is ~4,700 calls/s against ~7,000 for the threaded server,
-and kcr's LogisticRegression at concurrency 64 went from ~1,200 calls/s (aio) to ~4,500 (threads).
+of its own (``test_concurrent_calls_are_batched``); its empty-handler ceiling is also lower than the
+threaded server's (docs/performance.md, "gRPC": ``python -m loadtests.grpc_ceiling``).
 The pool threads do only gRPC's framing; each call is then handed to the event loop uvicorn serves
 from (``run_coroutine_threadsafe``), where calls arriving together are batched with REST's. So every
 request still takes one path: the RPC bodies below are coroutines on the loop, like the REST routes.
@@ -324,9 +324,9 @@ class GrpcService:
             # Combines writes of concurrent calls: measured +15-20 % calls/s at concurrency 64.
             ("grpc.optimization_target", "throughput"),
         ]
-        # 64 threads: calls/s at concurrency 64 were 3,500 with 8 threads, 4,400 with 32, 4,500
-        # with 64. Calls beyond ``MAX_CALLS`` in flight get RESOURCE_EXHAUSTED, as REST's
-        # ``--max-connections`` bounds what waits in memory.
+        # 64 threads: in one-off runs at concurrency 64 (h2load, LogisticRegression), 8 threads gave
+        # ~3,500 calls/s, 32 ~4,400, 64 ~4,500. Calls beyond ``MAX_CALLS`` in flight get
+        # RESOURCE_EXHAUSTED, as REST's ``--max-connections`` bounds what waits in memory.
         pool = concurrent.futures.ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="kcr-grpc")
         server = grpc.server(pool, options=options, maximum_concurrent_rpcs=MAX_CALLS)
         self.servicer = InferenceServicer(
