@@ -117,7 +117,6 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         self._max_elements = state.settings.max_elements
         settings = state.settings
         self._access_log = AccessLog() if settings.access_log and AccessLog.wanted() else None
-        self._counters: dict[tuple[str, int], Any] = {}
         # Each RPC below is ``_serve`` around its handler: auth, errors, metrics, log, request id.
         for name, auth in (("ServerLive", False), ("ServerReady", False), ("ModelReady", False),
                            ("ServerMetadata", False), ("ModelMetadata", False), ("ModelInfer", True),
@@ -143,7 +142,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 return None, (grpc_code(status), message)
             finally:
                 metrics.in_flight.dec()
-                self._count(call.model, status)
+                metrics.child(metrics.requests, call.model, "grpc", str(status)).inc()
                 if self._access_log is not None:
                     ms = (time.perf_counter() - start) * 1000
                     self._access_log.record(_client_of(call.peer), "POST", path, status, ms, call.request_id)
@@ -165,14 +164,6 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             return response
 
         return rpc
-
-    def _count(self, model: str, status: int) -> None:
-        counter = self._counters.get((model, status))
-        if counter is None:
-            counter = self.state.metrics.requests.labels(model, "grpc", str(status))
-            if len(self._counters) < 4096:
-                self._counters[(model, status)] = counter
-        counter.inc()
 
     # --- the RPCs --------------------------------------------------------------------------------
 
@@ -224,13 +215,13 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             requested = [(o.name, params_of(o.parameters) if o.parameters else None) for o in request.outputs]
             wanted = inference.requested_outputs(model, requested)
         finally:
-            metrics.preprocess.labels(name).observe(time.perf_counter() - start)
+            metrics.child(metrics.preprocess, name).observe(time.perf_counter() - start)
         results = await inference.infer(dataplane, model, x, wanted)
         start = time.perf_counter()
         default = bool(request.raw_input_contents) if binary_output is None else binary_output
         outputs = [(n, a, default if w.binary is None else w.binary) for n, a, w in results]
         response = grpc_codec.encode_response(name, request.id or str(uuid.uuid4()), outputs)
-        metrics.postprocess.labels(name).observe(time.perf_counter() - start)
+        metrics.child(metrics.postprocess, name).observe(time.perf_counter() - start)
         return response
 
     async def _RepositoryModelLoad(

@@ -56,14 +56,14 @@ def table(dataplane: DataPlane) -> Table:
             else:
                 x = await dataplane.codec(len(body), decode, body, max_elements)
         finally:
-            metrics.preprocess.labels(name).observe(time.perf_counter() - start)
+            metrics.child(metrics.preprocess, name).observe(time.perf_counter() - start)
         result = await dataplane.predict(model, x, model.default_output)
         start = time.perf_counter()
         if len(body) <= OFFLOAD_BYTES:
             payload = codec.encode_v1(result)
         else:
             payload = await dataplane.codec(len(body), codec.encode_v1, result)
-        metrics.postprocess.labels(name).observe(time.perf_counter() - start)
+        metrics.child(metrics.postprocess, name).observe(time.perf_counter() - start)
         del x, result
         dataplane.release(len(body))
         return Response(payload)

@@ -157,7 +157,7 @@ async def infer_v2(
         requested = [(o.name, o.parameters) for o in infer_request.outputs or ()]
         wanted = inference.requested_outputs(model, requested)
     finally:
-        metrics.preprocess.labels(model_name).observe(time.perf_counter() - start)
+        metrics.child(metrics.preprocess, model_name).observe(time.perf_counter() - start)
     results = await inference.infer(dataplane, model, x, wanted)
     default_binary = bool(binary_output)
     outputs = [(n, a, default_binary if w.binary is None else w.binary) for n, a, w in results]
@@ -165,7 +165,7 @@ async def infer_v2(
     request_id = infer_request.id or str(uuid.uuid4())
     out = (model_name, request_id, outputs)
     payload = encode_response(*out) if small else await dataplane.codec(len(body), encode_response, *out)
-    metrics.postprocess.labels(model_name).observe(time.perf_counter() - start)
+    metrics.child(metrics.postprocess, model_name).observe(time.perf_counter() - start)
     del x, results, outputs, out
     dataplane.release(len(body))
     return payload

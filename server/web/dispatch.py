@@ -13,7 +13,6 @@ in a thread the first time someone asks for them: a serving process never import
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import re
@@ -103,7 +102,7 @@ class Dispatcher:
         metrics = self.state.metrics
         metrics.in_flight.inc()
         path: str = scope["path"]
-        protocol, route_path, table = "other", None, None
+        protocol, route_path, table, reply = "other", None, None, None
         try:
             match = self.router.match(scope["method"], path)
             compiled = match.compiled or match.allowed
@@ -116,21 +115,22 @@ class Dispatcher:
                 protocol = table.protocol
             request = Request(scope, receive, match.params, self._limit)
             reply = await self._answer(request, match, table, header_bytes)
-            state["reply"] = reply
-            with contextlib.suppress(ClientGone):
+            try:  # noqa: SIM105 (contextlib.suppress costs ~0.5 µs a request on the hot path)
                 await reply(receive, send_with_id)
+            except ClientGone:
+                pass
         finally:
             metrics.in_flight.dec()
             model = state.get("model_name", "")
             if model and model not in self._labels:
                 model = UNKNOWN_MODEL
-            metrics.requests.labels(model, protocol, str(status)).inc()
+            metrics.child(metrics.requests, model, protocol, str(status)).inc()
             if table is not None and table.count is not None:
                 table.count(route_path, model, status)
             access_log = self.access_log
             if access_log is not None:
                 ms = (time.perf_counter() - start) * 1000
-                cut = getattr(state.get("reply"), "cut", False)
+                cut = getattr(reply, "cut", False)
                 access_log.record(client_of(scope), scope["method"], path, status, ms, rid, cut)
 
     async def _answer(self, request: Request, match: Any, table: Table | None, header_bytes: int) -> Reply:

@@ -67,10 +67,7 @@ class Request:
     def headers(self) -> dict[bytes, bytes]:
         """Lower-case names (as ASGI servers give them); the first value of a repeated header."""
         if self._headers is None:
-            headers: dict[bytes, bytes] = {}
-            for name, value in self.scope["headers"]:
-                headers.setdefault(name, value)
-            self._headers = headers
+            self._headers = dict(reversed(self.scope["headers"]))  # reversed: the first value wins
         return self._headers
 
     def header(self, name: bytes) -> str | None:
