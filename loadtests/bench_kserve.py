@@ -55,6 +55,12 @@ class Server(ServerProcess):
         return float("nan")
 
 
+#: ``--baseline TREE``: kcr from another checkout (a git worktree of an older commit), measured in
+#: the same run, interleaved with the others, under this name; the tables show only kcr and KServe.
+BASELINE_KIND = "kcr-baseline"
+BASELINE_TREE: Path | None = None
+
+
 def server_argv(
     kind: str,
     model_dir: Path,
@@ -64,7 +70,7 @@ def server_argv(
     extra: Sequence[str] = (),
     grpc_port: int = 0,
 ) -> list[str]:
-    if kind == "kcr":
+    if kind in ("kcr", BASELINE_KIND):
         return [
             python,
             "-m",
@@ -115,7 +121,8 @@ def start(
     log_path = log_dir / f"{kind}-{name}-{port}.log"
     t0 = time.perf_counter()
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        cwd = BASELINE_TREE if kind == BASELINE_KIND else ROOT  # ``python -m server`` runs the cwd's tree
+        proc = subprocess.Popen(argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
     server = Server(proc, port, log_path, argv, grpc_port=grpc_port or None, name=kind)
     wait_ready(server, name)
     return server, time.perf_counter() - t0
@@ -276,7 +283,15 @@ def main() -> None:
     parser.add_argument("--only-sizes", action="store_true", help="just the installed-size comparison")
     parser.add_argument("--python", default=sys.executable, help="interpreter with kcr and kserve installed")
     parser.add_argument("--no-grpc", action="store_true", help="skip the gRPC cell (needs h2load)")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="also measure kcr from this checkout (e.g. `git worktree add /tmp/base <commit>`), "
+        f"interleaved, as '{BASELINE_KIND}'",
+    )
     args = parser.parse_args()
+    global BASELINE_TREE
+    BASELINE_TREE = args.baseline
     if args.quick:
         args.reps, args.duration, args.cold_starts, args.no_sizes = 1, 2.0, 2, True
     for tool in ("wrk", "taskset"):
@@ -292,7 +307,12 @@ def main() -> None:
         "size_mb": {},
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
     }
-    kinds = ("kserve", "kcr")
+    kinds: tuple[str, ...] = ("kserve", "kcr", BASELINE_KIND) if args.baseline else ("kserve", "kcr")
+    if args.baseline:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=args.baseline, capture_output=True, text=True
+        ).stdout.strip()
+        results["baseline"] = {"tree": str(args.baseline), "commit": commit or "unknown"}
     if args.only_sizes:
         args.models, args.cold_starts = "", 0
     for key in filter(None, args.models.split(",")):
@@ -361,6 +381,8 @@ def main() -> None:
             results["size_mb"][kind] = venv_size_mb(spec, venv_dir)
             if kind in kinds:
                 pythons[kind] = str(venv_dir / "venv" / "bin" / "python")
+                if kind == "kcr" and args.baseline:
+                    pythons[BASELINE_KIND] = pythons[kind]  # the baseline tree runs from its cwd
             else:
                 shutil.rmtree(venv_dir, ignore_errors=True)
         results["cold_start_python"] = "fresh venvs, slimmed as in our image"

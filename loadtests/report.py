@@ -183,6 +183,16 @@ def _targets(r: Results) -> list[str]:
             f"{ours / rest:.2f}x ({ours:.0f} vs {rest:.0f} req/s)",
             ours >= rest,
         )
+    changes = [now / then - 1 for _, now, then in baseline_changes(r)]
+    if changes:
+        within = sum(c >= -0.05 for c in changes)
+        add(
+            f"ratios to KServe no more than 5 % below the earlier kcr (`{r.bench['baseline']['commit']}`), "
+            "every cell",
+            f"median {statistics.median(changes):+.1%}; {within} of {len(changes)} cells (lowest "
+            f"{min(changes):+.1%})",
+            within == len(changes),
+        )
     if r.facade:
         added = r.ttft_added()
         add("facade: ≤ 2 ms added to time to first token at p50", f"{added:+.2f} ms", added <= 2)
@@ -265,6 +275,59 @@ def _grpc_ceiling(kcr_rps: float) -> list[str]:
     for mode, label in labels.items():
         rps = modes[mode]["rps"]
         lines.append(f"| {label} | {rps:.0f} | {1e6 / rps:.0f} | {kcr_rps / rps:.0%} |")
+    return lines
+
+
+BASELINE = "kcr-baseline"
+
+
+def baseline_changes(r: Results) -> list[tuple[tuple[str, str, int, int], float, float]]:
+    """(cell, kcr now / KServe, kcr then / KServe) for each cell the baseline was measured in."""
+    rows = []
+    for (model, server, protocol, instances, conc), ours in sorted(r.cells.items()):
+        theirs = r.cells.get((model, "kserve", protocol, instances, conc))
+        then = r.cells.get((model, BASELINE, protocol, instances, conc))
+        if server == "kcr" and theirs is not None and then is not None:
+            cell = (model, protocol, instances, conc)
+            rows.append((cell, ours["rps"] / theirs["rps"], then["rps"] / theirs["rps"]))
+    return rows
+
+
+def _baseline(r: Results) -> list[str]:
+    """kcr against an older kcr (``bench_kserve --baseline TREE``), both as ratios to KServe from
+    the same interleaved run: the rule that a refactoring keeps the ratios within 5 %."""
+    meta = r.bench.get("baseline")
+    if not meta:
+        return ["This run has no baseline (`python -m loadtests.bench_kserve --baseline TREE` adds one)."]
+    lines = [
+        f"The same run also measured kcr from commit `{meta['commit']}` (a git worktree, started the same "
+        "way, interleaved with the other two). Ratios to KServe from that run; the change is "
+        "now / then - 1.",
+        "",
+        "| model | protocol | instances | concurrency | kcr now / KServe | kcr then / KServe | change |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    rows = baseline_changes(r)
+    for (model, protocol, instances, conc), now, then in rows:
+        lines.append(
+            f"| {LABELS.get(model, model)} | {protocol} | {instances} | {conc} | {now:.2f}x "
+            f"| {then:.2f}x | {now / then - 1:+.1%} |"
+        )
+    changes = [now / then - 1 for _, now, then in rows]
+    if changes:
+        lines += [
+            "",
+            f"Over the {len(changes)} cells: median change {statistics.median(changes):+.1%}, "
+            f"from {min(changes):+.1%} to {max(changes):+.1%}.",
+        ]
+    cold = r.bench.get("cold_start", {})
+    if BASELINE in cold and "kcr" in cold:
+        lines += ["", "| | kcr now | kcr then |", "|---|---|---|"]
+        rows_cold = (("ready_s", "spawn → model ready (s)", 2), ("rss_mb", "RSS after warm-up (MB)", 0))
+        for metric, label, digits in rows_cold:
+            now, then = r.cold("kcr", metric), r.cold(BASELINE, metric)
+            runs = len(cold["kcr"][metric])
+            lines.append(f"| {label}, median of {runs} | {now:.{digits}f} | {then:.{digits}f} |")
     return lines
 
 
@@ -406,6 +469,7 @@ def render(r: Results) -> str:
             ],
         ),
         ("gRPC", lambda: _grpc(r)),
+        ("Against an earlier kcr", lambda: _baseline(r)),
         ("Cold start, memory, installed size", lambda: _footprint(r)),
         (
             "Micro-batching",
