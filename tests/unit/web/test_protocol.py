@@ -17,48 +17,23 @@ import pytest
 import uvicorn.config
 from uvicorn.server import ServerState
 
+from loadtests import bench_protocol
+from loadtests.bench_protocol import ANSWER, REQUEST, app
 from server.web.protocol import KcrHttpProtocol, Limits
 
-BODY = b'{"instances": [[1, 2]]}'
-REQUEST = (
-    b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-    b"Content-Length: " + str(len(BODY)).encode() + b"\r\n\r\n" + BODY
-)
 
+class Transport(bench_protocol.Transport):
+    """The benchmark's fake transport, keeping what was written."""
 
-async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    if scope["type"] != "http":
-        return
-    while (await receive()).get("more_body"):
-        pass
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
-    await send({"type": "http.response.body", "body": b"ok"})
-
-
-class Transport(asyncio.Transport):
     def __init__(self) -> None:
         super().__init__()
         self.written = b""
-        self.closed = False
-        self.answered = asyncio.Event()
+        self.answered: asyncio.Event = asyncio.Event()
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self.written += bytes(data)
-        if self.written.endswith(b"ok") or b"408" in self.written:
+        if self.written.endswith(ANSWER) or b"408" in self.written:
             self.answered.set()
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"sockname": ("127.0.0.1", 80), "peername": ("127.0.0.1", 5555)}.get(name, default)
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-    def pause_reading(self) -> None: ...
-
-    def resume_reading(self) -> None: ...
 
 
 @pytest.fixture
